@@ -1,0 +1,31 @@
+# nvrun: `make test` is the whole suite, against real Vault 1.14.1, Consul 1.16.0 and
+# PostgreSQL 15 (the Vault and Consul binaries are built once into a cache dir).
+GO      ?= go
+SERVERS := vault consul
+
+.PHONY: all build test servers vet bench demo clean-servers
+
+all: build
+
+build:
+	$(GO) build -o bin/nvrun ./cmd/nvrun
+
+# Build the test servers into ${XDG_CACHE_HOME:-~/.cache}/nvrun/servers if missing.
+# A cold build takes minutes; an unchanged recipe is reused at once.
+servers:
+	@for s in $(SERVERS); do bash testdata/servers/build.sh $$s >/dev/null || exit 1; done
+
+vet:
+	$(GO) vet ./...
+
+test: servers vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench: servers
+	$(GO) run ./bench
+
+demo: servers build
+	$(GO) run ./testdata/demo
+
+clean-servers:
+	rm -rf "$${NVRUN_SERVER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/nvrun/servers}"

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/nvrun/nvrun/runtime/runtimetest"
+)
+
+func TestDetailedExitcode(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeScript(t, `probe.put("a", "1")`)
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"plan with changes", []string{"--plan", "--detailed-exitcode"}, 2},
+		{"plan without the flag", []string{"--plan"}, 0},
+		{"apply with changes", []string{"--detailed-exitcode"}, 2},
+		{"apply again: nothing to do", []string{"--detailed-exitcode"}, 0},
+		{"plan after apply", []string{"--plan", "--detailed-exitcode"}, 0},
+	}
+	for _, c := range cases {
+		res := nvrun(t, srv, nil, append(c.args, script)...)
+		if res.code != c.want {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", c.name, res.code, c.want, res.stdout, res.stderr)
+		}
+	}
+	if res := nvrun(t, srv, nil, "--detailed-exitcode", writeScript(t, "fail('x')")); res.code != 1 {
+		t.Fatalf("error exit = %d, want 1", res.code)
+	}
+}
+
+func TestJSONIsPureAndRedacted(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeScript(t, "step('s')\nt = probe.mint('x')\nprint('token is', t.token)\nprobe.put('copy', t.token)\n")
+	for _, args := range [][]string{{"--plan", "--json"}, {"--json"}} {
+		res := nvrun(t, srv, nil, append(args, script)...)
+		if res.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, res.code, res.stderr)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+			t.Fatalf("%v: stdout is not one JSON document: %v\n%s", args, err, res.stdout)
+		}
+		if doc["mode"] == nil || doc["steps"] == nil || doc["summary"] == nil {
+			t.Fatalf("%v: JSON lacks mode/steps/summary: %s", args, res.stdout)
+		}
+		if strings.Contains(res.stdout+res.stderr, srv.Secret) {
+			t.Fatalf("%v: secret leaked", args)
+		}
+		if !strings.Contains(res.stderr, "token is (sensitive)") && args[0] == "--json" {
+			t.Fatalf("print output should go to stderr under --json: %q", res.stderr)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	script := writeScript(t, "x = 1")
+	cases := map[string][]string{
+		"no script":     {},
+		"unknown flag":  {"--nope", script},
+		"missing file":  {"no/such/file.star"},
+		"directory":     {"testdata"},
+		"two scripts":   {script, script},
+		"negative time": {"--timeout=-1s", script},
+	}
+	for name, args := range cases {
+		res := nvrun(t, nil, nil, args...)
+		if res.code != 2 {
+			t.Errorf("%s: exit %d, want 2", name, res.code)
+		}
+		if lines := strings.Count(strings.TrimSpace(res.stderr), "\n"); lines != 1 || !strings.Contains(res.stderr, "usage: nvrun") {
+			t.Errorf("%s: want a one-line error and a one-line hint, got:\n%s", name, res.stderr)
+		}
+	}
+}
+
+func TestVersionAndVars(t *testing.T) {
+	if res := nvrun(t, nil, nil, "--version"); res.code != 0 || !strings.HasPrefix(res.stdout, "nvrun ") {
+		t.Fatalf("--version: %d %q", res.code, res.stdout)
+	}
+	srv := runtimetest.NewServer()
+	script := writeScript(t, "r = var('token_role', 'nomad-cluster', doc = 'the role')\nprobe.put('a', r)\n")
+	res := nvrun(t, srv, nil, "--vars", script)
+	if res.code != 0 || !strings.Contains(res.stdout, "token_role") || !strings.Contains(res.stdout, "the role") {
+		t.Fatalf("--vars: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if srv.Writes() != 0 {
+		t.Fatal("--vars performed an effect")
+	}
+}
+
+func TestNoColorWhenNotATerminal(t *testing.T) {
+	res := nvrun(t, runtimetest.NewServer(), nil, "--plan", writeScript(t, "step('s')\nprobe.put('a', '1')"))
+	if strings.Contains(res.stdout, "\033[") {
+		t.Fatalf("colour codes in non-terminal output: %q", res.stdout)
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+type flags struct {
+	plan             bool
+	offline          bool
+	json             bool
+	detailedExitcode bool
+	noColor          bool
+	vars             []string
+	varFiles         []string
+	listVars         bool
+	timeout          time.Duration
+	version          bool
+	keysFile         string
+	maxSteps         uint64
+	script           string
+}
+
+const usageLine = "usage: nvrun [--plan] [--var NAME=VALUE]... [flags] SCRIPT   (nvrun --help for all flags)"
+
+func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error) {
+	f := &flags{}
+	fs := pflag.NewFlagSet("nvrun", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by Main, with a hint
+	fs.SortFlags = false
+	fs.BoolVar(&f.plan, "plan", false, "show what the script would change, and change nothing")
+	fs.BoolVar(&f.offline, "offline", false, "plan without reading any server (implies --plan)")
+	fs.BoolVar(&f.json, "json", false, "print the plan/apply record as JSON (secrets redacted)")
+	fs.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something would change or changed, 1 on error")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colours (also NO_COLOR=1)")
+	fs.StringArrayVar(&f.vars, "var", nil, "set a script var: NAME=VALUE (repeatable; lists and dicts as JSON)")
+	fs.StringArrayVar(&f.varFiles, "var-file", nil, "set script vars from a JSON object file (repeatable)")
+	fs.BoolVar(&f.listVars, "vars", false, "list the script's vars with their defaults and docs; contacts no server")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop the run after this long, e.g. 10m (0: no limit)")
+	fs.StringVar(&f.keysFile, "keys-file", "", "where vault.init writes the unseal keys and root token (0600; default ./vault-keys.json, or NVRUN_KEYS_FILE)")
+	fs.Uint64Var(&f.maxSteps, "max-steps", 0, "stop a runaway script after this many Starlark steps (default 200000000)")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	help := fs.BoolP("help", "h", false, "show this help")
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	if *help {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n%s", strings.TrimPrefix(usageLine, "usage: "), fs.FlagUsages())
+		return nil, fs, errHelp
+	}
+	if f.version {
+		return f, fs, nil
+	}
+	rest := fs.Args()
+	switch {
+	case len(rest) == 0:
+		return nil, fs, fmt.Errorf("missing SCRIPT")
+	case len(rest) > 1:
+		return nil, fs, fmt.Errorf("one SCRIPT expected, got %d arguments (%s)", len(rest), strings.Join(rest, " "))
+	}
+	f.script = rest[0]
+	if f.offline {
+		f.plan = true
+	}
+	if f.timeout < 0 {
+		return nil, fs, fmt.Errorf("--timeout must not be negative")
+	}
+	return f, fs, nil
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nvrun/nvrun/internal/testserver"
+	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
+)
+
+// The CLI tests run from the repository root, so that script paths and the positions in
+// messages read as a user would type them (testdata/bad/x.star:3).
+func TestMain(m *testing.M) {
+	if err := os.Chdir(testserver.RepoRoot()); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+type cli struct {
+	code           int
+	stdout, stderr string
+}
+
+// nvrun runs the CLI with a probe module (whose writes srv counts) and env as the whole
+// environment.
+func nvrun(t *testing.T, srv *runtimetest.Server, env []string, args ...string) cli {
+	t.Helper()
+	var out, errb bytes.Buffer
+	var extra []runtime.Module
+	if srv != nil {
+		extra = append(extra, runtimetest.Module(srv))
+	}
+	if env == nil {
+		env = []string{}
+	}
+	code := Main(context.Background(), args, env, &out, &errb, extra)
+	return cli{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func writeScript(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "main.star")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

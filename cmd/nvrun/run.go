@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/stdlib"
+)
+
+var errHelp = errors.New("help requested")
+
+// Exit codes, as terraform's --detailed-exitcode users expect.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitChanges = 2
+)
+
+// Main is the whole CLI, callable from tests. extra modules are added to the standard
+// ones (tests use it to count effects).
+func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer, extra []runtime.Module) int {
+	f, _, err := parseFlags(args, stderr)
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nvrun: %v\n%s\n", err, usageLine)
+		return exitUsage
+	}
+	if f.version {
+		fmt.Fprintf(stdout, "nvrun %s\n", version)
+		return exitOK
+	}
+	env := envMap(environ)
+	if st, err := os.Stat(f.script); err != nil || st.IsDir() {
+		msg := "not a file"
+		if err != nil {
+			msg = strings.TrimPrefix(err.Error(), "stat "+f.script+": ")
+		}
+		fmt.Fprintf(stderr, "nvrun: script %s: %s\n%s\n", f.script, msg, usageLine)
+		return exitUsage
+	}
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+
+	red := runtime.NewRedactor()
+	out, errOut := red.Writer(stdout), red.Writer(stderr)
+	color := !f.noColor && env["NO_COLOR"] == "" && isTerminal(stdout) && !f.json
+	mode := runtime.Apply
+	if f.plan || f.listVars {
+		mode = runtime.Plan
+	}
+	progressOut := stdout
+	if f.json {
+		progressOut = stderr // keep stdout pure JSON
+	}
+	opts := runtime.Options{
+		Script:      f.script,
+		Mode:        mode,
+		Offline:     f.offline || f.listVars,
+		Vars:        f.vars,
+		VarFiles:    f.varFiles,
+		Environ:     environ,
+		Modules:     append(modules(moduleConfig{keysFile: f.keysFile, env: env, stderr: errOut}), extra...),
+		Stdlib:      stdlib.FS,
+		Out:         progressOut,
+		Color:       color,
+		Interactive: color && mode == runtime.Apply,
+		MaxSteps:    f.maxSteps,
+	}
+	res, err := runtime.Exec(ctx, opts, red)
+
+	if f.listVars && err == nil {
+		writeVars(out, res.Vars)
+		return exitOK
+	}
+	if f.json && res != nil {
+		msg := ""
+		if err != nil {
+			msg = red.Redact(err.Error())
+		}
+		_ = res.WriteJSON(out, msg)
+	}
+	if err != nil {
+		return reportError(errOut, err, res, mode)
+	}
+	if !f.json {
+		ro := runtime.RenderOptions{Color: color}
+		if mode == runtime.Plan {
+			_ = res.WritePlan(out, ro)
+		} else {
+			_ = res.WriteApplySummary(out, ro)
+		}
+	}
+	if f.detailedExitcode && res.Changes() {
+		return exitChanges
+	}
+	return exitOK
+}
+
+func reportError(w io.Writer, err error, res *runtime.Result, mode runtime.Mode) int {
+	var usage *runtime.UsageError
+	var pre *runtime.PreflightError
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintf(w, "nvrun: %v\n%s\n", usage, usageLine)
+		return exitUsage
+	case errors.As(err, &pre):
+		fmt.Fprintf(w, "Error: the script cannot be planned, so nothing was applied:\n%v\n", pre.Err)
+	default:
+		fmt.Fprintf(w, "Error: %v\n", err)
+		if mode == runtime.Apply && res != nil {
+			s := res.Summary()
+			if n := s.Create + s.Update + s.Delete + s.Call - s.Failed; n > 0 {
+				fmt.Fprintf(w, "%d change(s) were applied before the error; every builtin is idempotent, so re-running converges.\n", n)
+			}
+		}
+	}
+	return exitError
+}
+
+func writeVars(w io.Writer, vars []runtime.VarInfo) {
+	if len(vars) == 0 {
+		fmt.Fprintln(w, "This script declares no vars.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tDEFAULT\tDOC")
+	for _, v := range vars {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, v.Default, v.Doc)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nSet with --var NAME=VALUE, --var-file FILE.json, or NVRUN_VAR_NAME=VALUE.")
+}
+
+func envMap(environ []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"io"
+	"io/fs"
+)
+
+// Mode says whether a run records changes (Plan) or performs them (Apply).
+type Mode int
+
+const (
+	Plan Mode = iota
+	Apply
+)
+
+func (m Mode) String() string {
+	if m == Apply {
+		return "apply"
+	}
+	return "plan"
+}
+
+// DefaultMaxSteps bounds a runaway script. The guide needs a few thousand steps; a
+// 2,000-resource script a few million.
+const DefaultMaxSteps = 200_000_000
+
+// Options configure one Exec.
+type Options struct {
+	Script string // path of the main script
+	Mode   Mode
+	// Offline forces a plan that reads no server; builtins return unknown values instead.
+	Offline bool
+	// SkipPreflight disables the offline plan that runs before an apply (tests only).
+	SkipPreflight bool
+
+	Vars     []string // --var k=v, in order; the last one wins
+	VarFiles []string // --var-file paths (JSON objects), in order
+	// Environ is the environment builtins and NVRUN_VAR_* see ("K=V" pairs); nil means
+	// os.Environ(). Tests set it so that no ambient VAULT_ADDR leaks in.
+	Environ []string
+
+	Modules []Module
+	Stdlib  fs.FS // files served as @stdlib//name.star
+
+	// Out receives print() output and apply progress. It is always redacted.
+	Out   io.Writer
+	Color bool
+	// Interactive enables spinners on waits (a terminal is attached).
+	Interactive bool
+
+	MaxSteps uint64
+}

@@ -1,0 +1,322 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
+)
+
+func TestPlanThenApplyThenUnchanged(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeFiles(t, map[string]string{"main.star": `
+step("write two keys")
+probe.put("a", "1")
+probe.put("b", "2")
+`})
+	plan := exec(t, srv, script, runtime.Plan, nil)
+	if plan.err != nil {
+		t.Fatal(plan.err)
+	}
+	if srv.Writes() != 0 {
+		t.Fatalf("plan wrote %d times", srv.Writes())
+	}
+	if s := plan.res.Summary(); s.Create != 2 || s.Unchanged != 0 {
+		t.Fatalf("plan summary = %+v, want 2 creates", s)
+	}
+	if !strings.Contains(plan.plan, `+  probe "a"`) || !strings.Contains(plan.plan, "Plan: 2 to create, 0 to update") {
+		t.Fatalf("plan text:\n%s", plan.plan)
+	}
+
+	apply := exec(t, srv, script, runtime.Apply, nil)
+	if apply.err != nil {
+		t.Fatal(apply.err)
+	}
+	if srv.Writes() != 2 {
+		t.Fatalf("apply wrote %d times, want 2", srv.Writes())
+	}
+	if v, _ := srv.Get("b"); v != "2" {
+		t.Fatalf("b = %q", v)
+	}
+	if !strings.Contains(apply.out, "Step 1  write two keys") || !strings.Contains(apply.out, `probe "a"`) {
+		t.Fatalf("apply progress:\n%s", apply.out)
+	}
+
+	again := exec(t, srv, script, runtime.Plan, nil)
+	if s := again.res.Summary(); s.Unchanged != 2 || again.res.Changes() {
+		t.Fatalf("second plan = %+v, want 2 unchanged", s)
+	}
+	exec(t, srv, script, runtime.Apply, nil)
+	if srv.Writes() != 2 {
+		t.Fatalf("second apply wrote: %d writes total, want still 2", srv.Writes())
+	}
+}
+
+func TestUpdateShowsDiff(t *testing.T) {
+	srv := runtimetest.NewServer()
+	exec(t, srv, writeFiles(t, map[string]string{"main.star": `probe.put("a", "old")`}), runtime.Apply, nil)
+	r := exec(t, srv, writeFiles(t, map[string]string{"main.star": `probe.put("a", "new")`}), runtime.Plan, nil)
+	if !strings.Contains(r.plan, `~ value: "old" -> "new"`) || r.res.Summary().Update != 1 {
+		t.Fatalf("plan:\n%s", r.plan)
+	}
+}
+
+func TestUnknownPropagation(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeFiles(t, map[string]string{"main.star": `
+t = probe.mint("nomad")
+print(t.token)
+print(t.token.inner["k"][0])
+print(t.token + "/suffix")
+probe.put("copy", t.token)
+`})
+	r := exec(t, srv, script, runtime.Plan, func(o *runtime.Options) { o.Offline = true })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, want := range []string{
+		"(known after apply: probe.mint.token, main.star:2)",
+		`(known after apply: probe.mint.token.inner["k"][0], main.star:2)`,
+		"(known after apply: probe.mint.token + …, main.star:2)",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("print output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if got := r.res.Summary().KnownAfterApply; got != 2 {
+		t.Errorf("known after apply = %d, want 2 (mint, put)", got)
+	}
+	if !strings.Contains(r.plan, "2 known only after apply") {
+		t.Errorf("plan:\n%s", r.plan)
+	}
+}
+
+func TestBranchingOnUnknownIsFlagged(t *testing.T) {
+	cases := map[string]string{
+		"if":   "v = probe.get('k')\nif v:\n    probe.put('x', 'y')\n",
+		"for":  "v = probe.get('k')\nfor x in v:\n    pass\n",
+		"bool": "v = probe.get('k')\nb = bool(v)\n",
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := exec(t, runtimetest.NewServer(), writeFiles(t, map[string]string{"main.star": src}), runtime.Plan,
+				func(o *runtime.Options) { o.Offline = true })
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if !r.res.Incomplete {
+				t.Fatal("plan not marked incomplete")
+			}
+			if !strings.Contains(r.plan, "main.star:2: the script branches on a value known only after apply (probe.get, from main.star:1)") {
+				t.Fatalf("plan lacks the branch warning:\n%s", r.plan)
+			}
+			if !strings.Contains(r.json, `"incomplete": true`) {
+				t.Fatalf("json lacks incomplete:\n%s", r.json)
+			}
+		})
+	}
+}
+
+func TestSecretCanaryNeverPrinted(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeFiles(t, map[string]string{"main.star": `
+step("mint")
+t = probe.mint("nomad")
+print(t.token)
+print(str(t.token), repr(t.token), [t.token], {"k": t.token})
+print(t)
+probe.put("copy", t.token)
+probe.put("pw", var("pw", "hunter2-canary", sensitive = True))
+probe.leak(t.token)
+`})
+	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+		r := exec(t, srv, script, mode, nil)
+		if mode == runtime.Apply && r.err == nil {
+			t.Fatal("probe.leak should fail the apply")
+		}
+		all := r.all()
+		for _, canary := range []string{srv.Secret, "hunter2-canary", "Q0FOQVJZLXMzY3IzdC03ZjFkMmE"} {
+			if strings.Contains(all, canary) {
+				t.Fatalf("%s output leaks %q:\n%s", mode, canary, all)
+			}
+		}
+		if mode == runtime.Apply && !strings.Contains(r.errMsg, "bad token "+`"(sensitive)"`) {
+			t.Fatalf("leaked error not redacted in place: %s", r.errMsg)
+		}
+	}
+	// The secret really went to the server: redaction is of output only.
+	if v, _ := srv.Get("copy"); v != srv.Secret {
+		t.Fatalf("server got %q", v)
+	}
+}
+
+func TestRedactorForms(t *testing.T) {
+	red := runtime.NewRedactor()
+	secret := `p@ss"word\with/odd+chars`
+	red.Add(secret)
+	red.Add("abc") // too short to scrub from free text
+	for _, form := range []string{
+		secret,
+		`p@ss\"word\\with/odd+chars`,       // JSON-escaped
+		"cEBzcyJ3b3JkXHdpdGgvb2RkK2NoYXJz", // base64
+		"cEBzcyJ3b3JkXHdpdGgvb2RkK2NoYXJz", // raw base64 (same, no padding needed)
+		"cEBzcyJ3b3JkXHdpdGgvb2RkK2NoYXJz", // url base64
+	} {
+		got := red.Redact("x " + form + " y")
+		if got != "x (sensitive) y" {
+			t.Errorf("Redact(%q) = %q", form, got)
+		}
+	}
+	if got := red.Redact("abc"); got != "abc" {
+		t.Errorf("short secret scrubbed: %q", got)
+	}
+}
+
+func TestPreflightBlocksWrites(t *testing.T) {
+	cases := map[string]string{
+		"type error after a write": "probe.put('a', '1')\nx = 1 + 'two'\n",
+		"fail() after a write":     "probe.put('a', '1')\nfail('stop here')\n",
+		"bad var after a write":    "probe.put('a', '1')\nn = var('n', 1)\n",
+		"bad load after a write":   "probe.put('a', '1')\nload('missing.star', 'x')\n",
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := runtimetest.NewServer()
+			r := exec(t, srv, writeFiles(t, map[string]string{"main.star": src}), runtime.Apply,
+				func(o *runtime.Options) { o.Vars = []string{"n=notanint"} })
+			var pre *runtime.PreflightError
+			if !errors.As(r.err, &pre) {
+				t.Fatalf("err = %v, want a preflight error", r.err)
+			}
+			if srv.Writes() != 0 {
+				t.Fatalf("%d writes despite a failing preflight", srv.Writes())
+			}
+			if !strings.Contains(r.errMsg, "main.star:") {
+				t.Fatalf("error lacks file:line: %s", r.errMsg)
+			}
+		})
+	}
+}
+
+func TestServerFaultMidApplyConverges(t *testing.T) {
+	srv := runtimetest.NewServer()
+	files := map[string]string{"main.star": "step('one')\nprobe.put('a', '1')\nstep('two')\nif var('broken', True):\n    probe.fail('server exploded')\nprobe.put('b', '2')\n"}
+	script := writeFiles(t, files)
+	r := exec(t, srv, script, runtime.Apply, nil)
+	if r.err == nil || !strings.Contains(r.errMsg, "step 2 (two): probe fault: server exploded") {
+		t.Fatalf("err = %q", r.errMsg)
+	}
+	if !strings.Contains(r.errMsg, "main.star:5:") {
+		t.Fatalf("error lacks the backtrace position: %s", r.errMsg)
+	}
+	if srv.Writes() != 1 {
+		t.Fatalf("writes = %d, want 1 (a only)", srv.Writes())
+	}
+	r = exec(t, srv, script, runtime.Apply, func(o *runtime.Options) { o.Vars = []string{"broken=false"} })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if s := r.res.Summary(); s.Unchanged != 1 || s.Create != 1 {
+		t.Fatalf("re-run summary %+v, want a unchanged and b created", s)
+	}
+}
+
+func TestRunawayScriptIsStopped(t *testing.T) {
+	r := exec(t, runtimetest.NewServer(), writeFiles(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"}),
+		runtime.Plan, func(o *runtime.Options) { o.MaxSteps = 10000 })
+	if r.err == nil || !strings.Contains(r.errMsg, "exceeded 10000 execution steps") || !strings.Contains(r.errMsg, "main.star:") {
+		t.Fatalf("err = %q", r.errMsg)
+	}
+}
+
+func TestCancelStopsScript(t *testing.T) {
+	script := writeFiles(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := runtime.Exec(ctx, runtime.Options{Script: script, Mode: runtime.Plan, Environ: []string{}}, runtime.NewRedactor())
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadRules(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "outside.star")
+	if err := os.WriteFile(outside, []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		files map[string]string
+		link  string // main-dir-relative symlink name pointing at outside
+		want  string // error substring; "" means success
+	}{
+		{"relative and nested", map[string]string{
+			"main.star":  "load('lib/a.star', 'a')\nprint(a)",
+			"lib/a.star": "load('b.star', 'b')\na = 'a' + b",
+			"lib/b.star": "load('../c.star', 'c')\nb = 'b' + c",
+			"c.star":     "c = 'c'",
+		}, "", ""},
+		{"stdlib", map[string]string{"main.star": "load('@stdlib//policy.star', 'policy_paths')\nprint(policy_paths('a', 'b'))"}, "", ""},
+		{"cycle", map[string]string{
+			"main.star": "load('a.star', 'a')", "a.star": "load('b.star', 'b')\na = 1", "b.star": "load('a.star', 'a')\nb = 1",
+		}, "", "load cycle: main.star -> a.star -> b.star -> a.star"},
+		{"escape", map[string]string{"main.star": "load('../outside.star', 'x')"}, "", "outside the script's directory"},
+		{"escape from a subdir", map[string]string{"main.star": "load('lib/a.star', 'x')", "lib/a.star": "load('../../outside.star', 'x')"}, "", "outside the script's directory"},
+		{"absolute", map[string]string{"main.star": "load('" + outside + "', 'x')"}, "", "absolute paths are not allowed"},
+		{"symlink escape", map[string]string{"main.star": "load('link.star', 'x')"}, "link.star", "outside the script's directory"},
+		{"missing", map[string]string{"main.star": "load('nope.star', 'x')"}, "", `load "nope.star": no such file`},
+		{"unknown repo", map[string]string{"main.star": "load('@other//x.star', 'x')"}, "", "unknown repository"},
+		{"missing stdlib", map[string]string{"main.star": "load('@stdlib//nope.star', 'x')"}, "", "no such stdlib file"},
+		{"stdlib escape", map[string]string{"main.star": "load('@stdlib//../x.star', 'x')"}, "", "not a stdlib file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			script := writeFiles(t, c.files)
+			if c.link != "" {
+				if err := os.Symlink(outside, filepath.Join(filepath.Dir(script), c.link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := exec(t, runtimetest.NewServer(), script, runtime.Plan, nil)
+			if c.want == "" {
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				return
+			}
+			if r.err == nil || !strings.Contains(r.errMsg, c.want) {
+				t.Fatalf("err = %q, want it to contain %q", r.errMsg, c.want)
+			}
+			if !strings.Contains(r.errMsg, ".star:") {
+				t.Fatalf("err lacks file:line: %q", r.errMsg)
+			}
+		})
+	}
+}
+
+func TestGoldenPlan(t *testing.T) {
+	srv := runtimetest.NewServer()
+	exec(t, srv, writeFiles(t, map[string]string{"main.star": "probe.put('same', 'x')\nprobe.put('changed', 'old')"}), runtime.Apply, nil)
+	script := writeFiles(t, map[string]string{"main.star": `
+step("Create things")
+probe.put("same", "x")
+probe.put("changed", "new")
+probe.put("fresh", "v")
+step("Mint a token")
+t = probe.mint("nomad")
+probe.put("token-copy", t.token)
+step("Nothing here")
+`})
+	r := exec(t, srv, script, runtime.Plan, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	golden(t, "plan.txt", r.plan)
+	golden(t, "plan.json", r.json)
+}
