@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
-	"go.starlark.net/lib/time"
+	startime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
@@ -44,6 +45,12 @@ type Run struct {
 	incomplete bool
 	services   map[string]any
 	progress   *progress
+	deferred   []deferred
+}
+
+type deferred struct {
+	what string
+	fn   func(ctx context.Context) error
 }
 
 // Step is a numbered group of records opened by step().
@@ -155,7 +162,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		"fail":   starlark.Universe["fail"],
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
-		"time":   time.Module,
+		"time":   startime.Module,
 		"math":   math.Module,
 	}
 	for _, m := range opts.Modules {
@@ -185,11 +192,34 @@ func (r *Run) exec() error {
 	})
 	defer stop()
 	_, err := r.loader.loadMain(r.thread)
+	r.runDeferred()
 	r.progress.finish()
 	if err != nil {
 		return r.scriptError(err)
 	}
 	return nil
+}
+
+// Defer registers cleanup to run when the script ends, successfully or not, in reverse
+// order (e.g. revoking the lease of credentials read only to check them). It runs even
+// when the run was cancelled, with a short fresh deadline. A failure becomes a warning.
+func (r *Run) Defer(what string, fn func(ctx context.Context) error) {
+	r.deferred = append(r.deferred, deferred{what: what, fn: fn})
+}
+
+func (r *Run) runDeferred() {
+	for i := len(r.deferred) - 1; i >= 0; i-- {
+		d := r.deferred[i]
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
+		err := d.fn(ctx)
+		cancel()
+		if err != nil {
+			r.Warn("cleanup %s failed: %v", d.what, err)
+		} else if r.mode == Apply {
+			fmt.Fprintf(r.out, "  cleanup: %s\n", d.what)
+		}
+	}
+	r.deferred = nil
 }
 
 // Warn records a warning once; it is shown with the plan or the apply summary.

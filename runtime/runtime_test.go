@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/nvrun/nvrun/runtime"
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
@@ -319,4 +321,28 @@ step("Nothing here")
 	}
 	golden(t, "plan.txt", r.plan)
 	golden(t, "plan.json", r.json)
+}
+
+func TestDeferRunsAtEndEvenOnError(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeFiles(t, map[string]string{"main.star": "probe.put('a', '1')\nprobe.fail('boom')\n"})
+	var ran []string
+	mod := runtime.Module{Name: "cleanup", New: func(r *runtime.Run) (starlark.Value, error) {
+		r.Defer("first", func(context.Context) error { ran = append(ran, "first"); return nil })
+		r.Defer("second", func(context.Context) error { ran = append(ran, "second"); return errors.New("nope") })
+		return starlark.None, nil
+	}}
+	r := exec(t, srv, script, runtime.Apply, func(o *runtime.Options) {
+		o.Modules = append(o.Modules, mod)
+		o.SkipPreflight = true
+	})
+	if r.err == nil {
+		t.Fatal("want the probe fault")
+	}
+	if strings.Join(ran, ",") != "second,first" {
+		t.Fatalf("deferred ran %v, want second,first", ran)
+	}
+	if !strings.Contains(strings.Join(r.res.Warnings, "\n"), "cleanup second failed: nope") {
+		t.Fatalf("warnings = %v", r.res.Warnings)
+	}
 }
