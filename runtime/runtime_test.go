@@ -104,6 +104,7 @@ func TestBranchingOnUnknownIsFlagged(t *testing.T) {
 		"if":   "v = probe.get('k')\nif v:\n    probe.put('x', 'y')\n",
 		"for":  "v = probe.get('k')\nfor x in v:\n    pass\n",
 		"bool": "v = probe.get('k')\nb = bool(v)\n",
+		"len":  "v = probe.get('k')\nn = len(v)\n",
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -23,7 +23,7 @@ type Unknown struct {
 var (
 	_ starlark.HasAttrs  = (*Unknown)(nil)
 	_ starlark.Mapping   = (*Unknown)(nil)
-	_ starlark.Iterable  = (*Unknown)(nil)
+	_ starlark.Sequence  = (*Unknown)(nil)
 	_ starlark.HasBinary = (*Unknown)(nil)
 	_ starlark.Callable  = (*Unknown)(nil)
 )
@@ -97,6 +97,13 @@ func (u *Unknown) Get(k starlark.Value) (starlark.Value, bool, error) {
 func (u *Unknown) Iterate() starlark.Iterator {
 	u.run.branchedOnUnknown(u)
 	return emptyIterator{}
+}
+
+// Len is asked by len(); like a branch, the answer cannot be known, so it is flagged and
+// the plan marked incomplete (0 lets the script go on to show the rest of its plan).
+func (u *Unknown) Len() int {
+	u.run.branchedOnUnknown(u)
+	return 0
 }
 
 // Binary keeps arithmetic and concatenation unknown: "db/" + unknown is unknown.

@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 
+	"github.com/nvrun/nvrun/builtins/consul"
+	"github.com/nvrun/nvrun/builtins/http"
 	"github.com/nvrun/nvrun/runtime"
 )
 
@@ -15,5 +17,8 @@ type moduleConfig struct {
 
 // modules lists the builtin modules every script sees.
 func modules(cfg moduleConfig) []runtime.Module {
-	return []runtime.Module{}
+	return []runtime.Module{
+		consul.Module(),
+		http.Module(),
+	}
 }

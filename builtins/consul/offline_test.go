@@ -1,0 +1,89 @@
+package consul
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/nvrun/nvrun/internal/testserver"
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// every builtin, as a script might use them before Consul has anything in it.
+const everything = `
+step("everything")
+s = consul.service("web")
+print("service", s)
+r = consul.srv("web")
+print("srv", r[0].port)
+print("kv", consul.kv_get("k"))
+consul.kv_put("k", "v")
+consul.register("web", port = 80)
+consul.deregister("old")
+consul.wait("web")
+`
+
+// An offline plan reads nothing: not one request reaches the agent.
+func TestOfflinePlanReadsNothing(t *testing.T) {
+	rec := &recorder{}
+	r := exec(t, everything, runtime.Plan, execOpts{offline: true, rec: rec}).mustOK(t)
+	if rec.count() != 0 {
+		t.Errorf("offline plan sent %v", rec.reqs)
+	}
+	for _, want := range []string{
+		"service (known after apply: consul.service, main.star:3)",
+		"srv (known after apply: consul.srv[0].port, main.star:5)",
+		"kv (known after apply: consul.kv_get, main.star:7)",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if s := summaryOf(r); s.Create != 2 || s.Delete != 1 || s.Read != 2 {
+		t.Errorf("summary %+v\n%s", s, r.plan)
+	}
+}
+
+// With the agent down, a live plan warns once and carries on as offline; an apply fails.
+func TestUnreachableAgent(t *testing.T) {
+	port, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{fmt.Sprintf("CONSUL_HTTP_ADDR=http://127.0.0.1:%d", port)}
+	plan := exec(t, everything, runtime.Plan, execOpts{env: env}).mustOK(t)
+	if len(plan.res.Warnings) != 1 || !strings.Contains(plan.res.Warnings[0], "consul is unreachable") ||
+		!strings.Contains(plan.res.Warnings[0], "connection refused") {
+		t.Errorf("want one warning naming the refused connection, got %q", plan.res.Warnings)
+	}
+	if !strings.Contains(plan.out, "service (known after apply") {
+		t.Errorf("plan output:\n%s", plan.out)
+	}
+
+	apply := exec(t, `consul.kv_put("k", "v")`+"\n", runtime.Apply, execOpts{env: env})
+	if apply.err == nil || !strings.Contains(apply.errMsg, fmt.Sprintf("consul at http://127.0.0.1:%d", port)) ||
+		!strings.Contains(apply.errMsg, "connection refused") {
+		t.Errorf("apply against a dead agent: %q", apply.errMsg)
+	}
+}
+
+// The run's environment decides the token, whatever the process environment says: the
+// token is sent, and redacted from errors that echo it.
+func TestTokenFromRunEnvironment(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_TOKEN", "ambient-process-token")
+	rec := &recorder{}
+	exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec}).mustOK(t)
+	if len(rec.toks) == 0 || rec.toks[0] != "" {
+		t.Errorf("with no token in the run's environment, sent %q", rec.toks)
+	}
+
+	const token = "run-token-5d1c4e0a"
+	rec = &recorder{}
+	r := exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec,
+		env: []string{"CONSUL_HTTP_ADDR=" + agent.HTTPAddr, "CONSUL_HTTP_TOKEN=" + token}})
+	// The dev agent has ACLs off, so any token is accepted.
+	r.mustOK(t)
+	if len(rec.toks) == 0 || rec.toks[0] != token {
+		t.Errorf("sent tokens %q, want %q", rec.toks, token)
+	}
+}

@@ -1,0 +1,85 @@
+// Package http is the `http` builtin module: HTTP requests that check their answer
+// (status, body text), optionally retrying until it holds.
+//
+// A GET is a read: recorded as one, and sent in a live plan so the plan can show what it
+// finds. Other methods are calls: recorded, and sent only by apply (unless the script
+// says read_only=True). An offline plan sends nothing.
+package http
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"golang.org/x/net/http/httpproxy"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// Module returns the http module.
+func Module() runtime.Module { return module(config{}) }
+
+// config holds test hooks; its zero value is production.
+type config struct {
+	wrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+func module(cfg config) runtime.Module {
+	return runtime.Module{Name: "http", New: func(r *runtime.Run) (starlark.Value, error) {
+		m := &httpModule{run: r, cfg: cfg}
+		return &starlarkstruct.Module{Name: "http", Members: starlark.StringDict{
+			"get":    starlark.NewBuiltin("http.get", m.builtin(http.MethodGet)),
+			"post":   starlark.NewBuiltin("http.post", m.builtin(http.MethodPost)),
+			"put":    starlark.NewBuiltin("http.put", m.builtin(http.MethodPut)),
+			"delete": starlark.NewBuiltin("http.delete", m.builtin(http.MethodDelete)),
+		}}, nil
+	}}
+}
+
+// httpModule is the module's state for one run.
+type httpModule struct {
+	run    *runtime.Run
+	cfg    config
+	client *http.Client // one per run, created on first use, so connections are reused
+}
+
+func (m *httpModule) httpClient() *http.Client {
+	if m.client != nil {
+		return m.client
+	}
+	env := m.run.Env
+	// The proxy comes from the run's environment, not the process's, like every other
+	// setting a builtin reads.
+	proxy := (&httpproxy.Config{
+		HTTPProxy:  firstEnv(env, "HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: firstEnv(env, "HTTPS_PROXY", "https_proxy"),
+		NoProxy:    firstEnv(env, "NO_PROXY", "no_proxy"),
+	}).ProxyFunc()
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:                 func(r *http.Request) (*url.URL, error) { return proxy(r.URL) },
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	if m.cfg.wrapTransport != nil {
+		rt = m.cfg.wrapTransport(rt)
+	}
+	// No client-wide timeout: each request carries its own (timeout=).
+	m.client = &http.Client{Transport: rt}
+	return m.client
+}
+
+func firstEnv(env func(string) string, keys ...string) string {
+	for _, k := range keys {
+		if v := env(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
