@@ -5,6 +5,7 @@ import (
 
 	"github.com/nvrun/nvrun/builtins/consul"
 	"github.com/nvrun/nvrun/builtins/http"
+	"github.com/nvrun/nvrun/builtins/vault"
 	"github.com/nvrun/nvrun/runtime"
 )
 
@@ -12,12 +13,15 @@ import (
 type moduleConfig struct {
 	keysFile string
 	env      map[string]string
-	stderr   io.Writer // redacted; for last-resort output such as unsavable init keys
+	// rawStderr is NOT redacted: it is where vault.init dumps the keys if the keys file
+	// cannot be written, because losing them would be worse than showing them.
+	rawStderr io.Writer
 }
 
 // modules lists the builtin modules every script sees.
 func modules(cfg moduleConfig) []runtime.Module {
 	return []runtime.Module{
+		vault.Module(vault.Config{KeysFile: cfg.keysFile, Stderr: cfg.rawStderr}),
 		consul.Module(),
 		http.Module(),
 	}

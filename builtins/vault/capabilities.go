@@ -1,0 +1,121 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// capabilityChecker is provided to other modules as "vault.capabilities" (see
+// runtime.Run.Provide). The nomad module asserts this small interface:
+//
+//	CheckCapabilities(ctx, policies []string, path string) (caps, grantedBy []string, err error)
+//
+// to check, say, that a job's vault policies may read the secret its template reads.
+type capabilityChecker struct{ v *vault }
+
+// CheckCapabilities returns the capabilities that the named policies together grant on
+// path, evaluated with Vault's ACL rules (acl.go), and the policies that grant "read"
+// there. A policy written earlier in this run by vault.policy is taken from the script,
+// so the check works in a plan, before the policy exists; any other is read from Vault
+// (read-only). A policy that neither knows is an error when Vault cannot be read
+// (offline, or before login), and grants nothing when Vault says it does not exist.
+//
+// In apply, the answer is confirmed by Vault itself: a short-lived orphan token (ttl 1m,
+// exactly these policies, no default policy unless named) is minted, sys/capabilities
+// is asked for it on path, and the token is revoked. Vault's answer wins. The trade-off:
+// that is three requests and a token mint (audited, not in the plan) per check, and it
+// needs a token allowed to mint orphans with these policies; if the confirmation cannot
+// be made, the run warns and keeps nvrun's own evaluation. A plan never mints anything.
+func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error) {
+	v := c.v
+	var named []namedPolicy
+	for _, name := range policies {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "root" {
+			named = append(named, namedPolicy{name: name})
+			continue
+		}
+		if rules, ok := v.policies[v.policyKey("", name)]; ok {
+			named = append(named, namedPolicy{name: name, rules: rules})
+			continue
+		}
+		if st := v.state(true); st != live {
+			why := "the run is offline"
+			if st == blocked {
+				why = v.blockedReason()
+			}
+			return nil, nil, fmt.Errorf("vault policy %q is not written by this script and cannot be read from Vault (%s)", name, why)
+		}
+		cl, err := v.api("")
+		if err != nil {
+			return nil, nil, err
+		}
+		text, err := cl.Sys().GetPolicyWithContext(ctx, name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("vault policy %q: %w", name, v.explain(err))
+		}
+		var rules *policyRules
+		if text != "" {
+			if rules, err = parsePolicy(text); err != nil {
+				return nil, nil, fmt.Errorf("vault policy %q: %w", name, err)
+			}
+		}
+		named = append(named, namedPolicy{name: name, rules: rules})
+	}
+	caps, readBy := newACL(named).capabilities(path)
+
+	if v.run.Mode() != runtime.Apply || v.state(true) != live {
+		return caps, readBy, nil
+	}
+	confirmed, err := v.vaultCapabilities(ctx, policies, path)
+	if err != nil {
+		v.run.Warn("vault: could not confirm the capabilities of %s on %q with Vault (%v); using nvrun's own evaluation", showValue(policies), path, err)
+		return caps, readBy, nil
+	}
+	confirmed = normaliseCaps(confirmed)
+	if !containsString(confirmed, "read") && !containsString(confirmed, "root") {
+		readBy = nil
+	}
+	return confirmed, readBy, nil
+}
+
+// vaultCapabilities asks Vault what a token with exactly policies may do on path.
+func (v *vault) vaultCapabilities(ctx context.Context, policies []string, path string) ([]string, error) {
+	c, err := v.api("")
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Auth().Token().CreateOrphanWithContext(ctx, &api.TokenCreateRequest{
+		Policies: policies, TTL: "1m", NoDefaultPolicy: !containsString(policies, "default"),
+		DisplayName: "nvrun-capability-check",
+	})
+	if err != nil {
+		return nil, v.explain(err)
+	}
+	if sec == nil || sec.Auth == nil {
+		return nil, fmt.Errorf("Vault at %s returned no token", v.addr)
+	}
+	token := sec.Auth.ClientToken
+	v.run.Secret(token)
+	// The token expires in a minute anyway; revoking is tidiness, so its error is not fatal.
+	defer func() { _ = c.Auth().Token().RevokeTreeWithContext(ctx, token) }()
+	caps, err := c.Sys().CapabilitiesWithContext(ctx, token, path)
+	if err != nil {
+		return nil, v.explain(err)
+	}
+	return caps, nil
+}
+
+func containsString(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// isUnreachable says whether err means no Vault answered at all (refused, no route,
+// DNS, dial or request timeout), as opposed to Vault answering with an error.
+func isUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var respErr *api.ResponseError
+	if errors.As(err, &respErr) {
+		return false
+	}
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	if errors.As(err, &opErr) || errors.As(err, &dnsErr) {
+		return true
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// explain turns a client error into one a user can act on: it names the Vault address,
+// what happened (unreachable, sealed, permission denied) and keeps the server's own
+// error text. The request URL is shown as method and path only; no request body (where
+// tokens and keys travel) is ever part of it, and the runtime's redactor is a second net.
+func (v *vault) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var done *explained
+	if errors.As(err, &done) {
+		return err
+	}
+	return &explained{v.explainText(err)}
+}
+
+// explained marks an error explain has already rewritten.
+type explained struct{ error }
+
+func (e *explained) Unwrap() error { return e.error }
+
+func (v *vault) explainText(err error) error {
+	var respErr *api.ResponseError
+	if errors.As(err, &respErr) {
+		req := respErr.HTTPMethod + " " + strings.TrimPrefix(strings.TrimPrefix(respErr.URL, v.addr), "/v1/")
+		text := responseText(err)
+		switch {
+		case respErr.StatusCode == 403:
+			return fmt.Errorf("permission denied by Vault at %s (%s): %s", v.addr, req, text)
+		case respErr.StatusCode == 503 && strings.Contains(text, "sealed"):
+			return fmt.Errorf("Vault at %s is sealed (%s): %s; unseal it first (vault.unseal)", v.addr, req, text)
+		default:
+			return fmt.Errorf("Vault at %s answered %d to %s: %s", v.addr, respErr.StatusCode, req, text)
+		}
+	}
+	if isUnreachable(err) {
+		return fmt.Errorf("Vault at %s is unreachable: %s", v.addr, unreachableCause(err))
+	}
+	return fmt.Errorf("Vault at %s: %w", v.addr, err)
+}
+
+// unreachableCause is the innermost network error ("dial tcp 127.0.0.1:1: connect:
+// connection refused"), without the request URL the url.Error wraps it in.
+func unreachableCause(err error) string {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Error()
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err.Error()
+	}
+	return err.Error()
+}
+
+// statusCode is the HTTP status of a Vault error answer (0 for any other error).
+func statusCode(err error) int {
+	var respErr *api.ResponseError
+	if errors.As(err, &respErr) {
+		return respErr.StatusCode
+	}
+	return 0
+}
+
+// responseText is Vault's own error text of an error answer, on one line: Vault wraps
+// many in a multierror ("1 error occurred:\n\t* permission denied\n\n").
+func responseText(err error) string {
+	var respErr *api.ResponseError
+	if !errors.As(err, &respErr) {
+		return ""
+	}
+	var parts []string
+	for _, e := range respErr.Errors {
+		for _, line := range strings.Split(e, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || (strings.HasSuffix(line, "occurred:") && strings.Contains(line, "error")) {
+				continue
+			}
+			parts = append(parts, strings.TrimPrefix(line, "* "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}

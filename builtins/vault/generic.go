@@ -1,0 +1,304 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// write is vault.write(path, namespace=None, **data), as `vault write PATH k=v ...`.
+//
+// Plan and apply: the path is read first, and only the fields the read returns are
+// compared, each after normalising (durations as seconds, "a,b" or "x" against a list,
+// numbers). A field the read does not return at top level is looked for one level down
+// (database/config/NAME returns connection_url and username inside
+// connection_details). Fields the read does not return at all are write-only (a
+// password, say): they are never compared, and the plan shows them as
+// "(write-only, not compared)", so changing only a write-only field is not noticed.
+// Nothing at the path -> create; a compared field differs -> update (every given field
+// is sent, since many endpoints replace the whole object); all compared fields equal ->
+// unchanged, no write. A path that cannot be read (405) is written on every run.
+//
+// Values of secret-bearing fields (password, token, secret_id, ...) and of secret
+// values are registered with the redactor and shown as (sensitive).
+//
+// It returns the write's response data as a dict (secret fields as secrets), None if
+// there is none or nothing was written, and an unknown in a plan.
+func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	if err := starlark.UnpackPositionalArgs(fn.Name(), args, nil, 1, &path); err != nil {
+		return nil, err
+	}
+	path = strings.Trim(path, "/")
+	fields, err := v.unpackFields(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	addr := v.address(ns, "path", path)
+	apply := func(ctx context.Context) (starlark.Value, error) {
+		c, err := v.api(ns)
+		if err != nil {
+			return nil, err
+		}
+		sec, err := c.Logical().WriteWithContext(ctx, path, payload(fields))
+		if err != nil {
+			return nil, v.explain(err)
+		}
+		return v.secretValue(sec)
+	}
+	var createDiff []runtime.DiffLine
+	for _, f := range fields {
+		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: f.shown()})
+	}
+	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"), Diff: createDiff, Apply: apply}
+
+	st := v.state(true)
+	if st != live {
+		return v.plannedWithoutRead(thread, st, create)
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
+	switch {
+	case err == nil:
+	case statusCode(err) == 405:
+		create.Action, create.Summary = runtime.Call, "path cannot be read; written on every run"
+		return v.run.Effect(thread, create)
+	case v.degrade(err):
+		return v.plannedWithoutRead(thread, offline, create)
+	default:
+		return v.readFailed(thread, addr, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return v.run.Effect(thread, create)
+	}
+
+	var diff []runtime.DiffLine
+	var writeOnly []string
+	for _, f := range fields {
+		have, found := lookupField(sec.Data, f.name)
+		switch {
+		case !found:
+			writeOnly = append(writeOnly, f.name)
+		case f.unknown:
+			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showLive(f, have), After: f.shown()})
+		case !sameValue(f.value, have):
+			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showLive(f, have), After: f.shown()})
+		}
+	}
+	if len(diff) == 0 {
+		c := runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(fields)-len(writeOnly), "field") + " compared"}
+		if len(writeOnly) > 0 {
+			c.Notes = []string{"write-only, not compared: " + strings.Join(writeOnly, ", ")}
+		}
+		return v.run.Effect(thread, c)
+	}
+	for _, name := range writeOnly {
+		diff = append(diff, runtime.DiffLine{Op: "~", Key: name, Before: "(write-only, not compared)", After: fieldNamed(fields, name).shown()})
+	}
+	return v.run.Effect(thread, runtime.Change{
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff)-len(writeOnly), "change"), plural(len(fields), "field")),
+		Diff: diff, Apply: apply,
+	})
+}
+
+// lookupField finds a field in read data: at top level, else inside a nested object
+// (connection_details.connection_url).
+func lookupField(data map[string]any, name string) (any, bool) {
+	if v, ok := data[name]; ok {
+		return v, true
+	}
+	for _, k := range runtime.SortedKeys(data) {
+		if m, ok := data[k].(map[string]any); ok {
+			if v, ok := m[name]; ok {
+				return v, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func showLive(f field, have any) string {
+	if f.sensitive {
+		return runtime.Redacted
+	}
+	return showValue(have)
+}
+
+func fieldNamed(fields []field, name string) field {
+	for _, f := range fields {
+		if f.name == name {
+			return f
+		}
+	}
+	return field{name: name}
+}
+
+// read is vault.read(path, revoke=False, safe_in_plan=False, namespace=None), as
+// `vault read PATH`.
+//
+//	-> dict of the data (secret-bearing fields as secrets) plus lease_id,
+//	   lease_duration (seconds) and lease_renewable; None if nothing is at the path
+//
+// A read is recorded. In a plan it is not made, and its result is unknown: a read may
+// generate credentials (database/creds/ROLE), which a plan must never do. A script that
+// knows a path is a plain read (kv, config) may pass safe_in_plan=True to have it read in
+// a live plan too. revoke=True revokes the read's lease when the run ends, whether it
+// succeeded or not (runtime Run.Defer), so a credentials check leaves no DB user behind.
+func (v *vault) read(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	revoke, safe := false, false
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "path", &path, "revoke?", &revoke, "safe_in_plan?", &safe); err != nil {
+		return nil, err
+	}
+	path = strings.Trim(path, "/")
+	c := runtime.Change{
+		Address: v.address(ns, "read", path), Action: runtime.Read,
+		SafeInPlan: safe && v.state(true) == live,
+		Apply: func(ctx context.Context) (starlark.Value, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			sec, err := c.Logical().ReadWithContext(ctx, path)
+			if err != nil {
+				return nil, v.explain(err)
+			}
+			if sec != nil && revoke && sec.LeaseID != "" {
+				v.atEnd("revoke lease "+sec.LeaseID, func(ctx context.Context) error {
+					return v.explain(c.Sys().RevokeWithContext(ctx, sec.LeaseID))
+				})
+			}
+			return v.secretValue(sec)
+		},
+	}
+	if revoke {
+		c.Summary = "lease revoked when the run ends"
+	}
+	return v.run.Effect(thread, c)
+}
+
+// secretValue is a read's or write's answer as a dict, or None.
+func (v *vault) secretValue(sec *api.Secret) (starlark.Value, error) {
+	if sec == nil || (sec.Data == nil && sec.LeaseID == "") {
+		return starlark.None, nil
+	}
+	d, err := v.dataValue("", sec.Data)
+	if err != nil {
+		return nil, err
+	}
+	dict, ok := d.(*starlark.Dict)
+	if !ok {
+		dict = starlark.NewDict(3)
+	}
+	for k, x := range map[string]starlark.Value{
+		"lease_id":        starlark.String(sec.LeaseID),
+		"lease_duration":  starlark.MakeInt(sec.LeaseDuration),
+		"lease_renewable": starlark.Bool(sec.Renewable),
+	} {
+		if err := dict.SetKey(starlark.String(k), x); err != nil {
+			return nil, err
+		}
+	}
+	return dict, nil
+}
+
+// delete is vault.delete(path, namespace=None), as `vault delete PATH`: a delete when
+// something is at the path (or the path cannot be read), unchanged when nothing is.
+func (v *vault) delete(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "path", &path); err != nil {
+		return nil, err
+	}
+	path = strings.Trim(path, "/")
+	addr := v.address(ns, "path", path)
+	del := runtime.Change{
+		Address: addr, Action: runtime.Delete, Planned: starlark.None,
+		Apply: func(ctx context.Context) (starlark.Value, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			_, err = c.Logical().DeleteWithContext(ctx, path)
+			return nil, v.explain(err)
+		},
+	}
+	st := v.state(true)
+	if st != live {
+		return v.plannedWithoutRead(thread, st, del)
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
+	switch {
+	case err == nil && (sec == nil || sec.Data == nil):
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already absent"})
+	case err == nil:
+	case statusCode(err) == 405:
+		del.Notes = []string{"path cannot be read; deleted on every run"}
+	case v.degrade(err):
+		return v.plannedWithoutRead(thread, offline, del)
+	default:
+		return v.readFailed(thread, addr, err)
+	}
+	return v.run.Effect(thread, del)
+}
+
+// list is vault.list(path, namespace=None), as `vault list PATH`: the keys under path
+// (an empty list if none). It only reads and records nothing; unknown offline or before
+// login.
+func (v *vault) list(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "path", &path); err != nil {
+		return nil, err
+	}
+	path = strings.Trim(path, "/")
+	if v.state(true) != live {
+		return v.run.Unknown(thread), nil
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Logical().ListWithContext(v.run.Context(), path)
+	if err != nil {
+		if v.degrade(err) {
+			return v.run.Unknown(thread), nil
+		}
+		return v.readFailed(thread, v.address(ns, "list", path), err)
+	}
+	var keys []string
+	if sec != nil {
+		if l, ok := sec.Data["keys"].([]any); ok {
+			for _, k := range l {
+				keys = append(keys, fmt.Sprint(k))
+			}
+		}
+	}
+	return stringListValue(keys), nil
+}

@@ -1,0 +1,379 @@
+// Package vault is the `vault` Starlark module: HashiCorp Vault (and OpenBao, which
+// speaks the same API) driven declaratively through the runtime's effect interface.
+//
+// Every builtin reads the live state it needs, compares it with what the script asks for,
+// and hands only the difference to runtime.Run.Effect. This file holds what they share:
+// the module's configuration, the one API client of a run, and the rules that decide
+// whether a builtin may read live state at all:
+//
+//   - offline (an --offline plan, or the preflight before every apply): read nothing;
+//     every write is planned as a create with unknown results;
+//   - unreachable in a live plan: warn once and behave offline for the rest of the run
+//     (in apply, an unreachable Vault is an error);
+//   - blocked in a live plan: the script initialises, unseals or logs in to Vault in
+//     this same run, so authenticated reads can only happen at apply; writes are planned
+//     as creates whose notes say so. Unauthenticated reads (seal status) still happen.
+package vault
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"golang.org/x/net/http/httpproxy"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// Config configures the module for every run it is used in.
+type Config struct {
+	// KeysFile is where vault.init writes the unseal keys and the root token (0600,
+	// never overwritten). Empty means NVRUN_KEYS_FILE from the run's environment, else
+	// "vault-keys.json" in the working directory.
+	KeysFile string
+	// Stderr receives the last-resort dump of the init keys when the keys file cannot
+	// be written. Nil means os.Stderr. It is deliberately not redacted: its whole point
+	// is that the keys are not lost.
+	Stderr io.Writer
+	// Cleanups, if set, collects what must happen when a run ends (revoking the leases
+	// of vault.read(..., revoke=True)) for the caller of runtime.Exec to run itself;
+	// nil (the CLI) hands it to the runtime's Run.Defer.
+	Cleanups *Cleanups
+	// WrapTransport, if set, wraps the HTTP transport of each run's client. Tests and
+	// benchmarks use it to count requests; it keeps the client's own keep-alive pool.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// dialTimeout bounds a TCP connect, so an unreachable (filtered) Vault is noticed in
+// seconds rather than after the client's whole request timeout.
+const dialTimeout = 5 * time.Second
+
+// Module returns the `vault` module. Each run gets its own state (client, token,
+// namespace, policies written so far), created lazily in Module.New's closure.
+func Module(cfg Config) runtime.Module {
+	return runtime.Module{Name: "vault", New: func(r *runtime.Run) (starlark.Value, error) {
+		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}}
+		if tok := r.Env("VAULT_TOKEN"); tok != "" {
+			r.Secret(tok) // registered for redaction before anything can print it
+			v.token = tok
+		}
+		v.namespace = strings.Trim(r.Env("VAULT_NAMESPACE"), "/")
+		r.Provide("vault.capabilities", &capabilityChecker{v: v})
+
+		b := func(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
+			return starlark.NewBuiltin("vault."+name, fn)
+		}
+		return &starlarkstruct.Module{Name: "vault", Members: starlark.StringDict{
+			"status":     b("status", v.status),
+			"init":       b("init", v.initVault),
+			"unseal":     b("unseal", v.unseal),
+			"login":      b("login", v.login),
+			"namespace":  b("namespace", v.setNamespace),
+			"policy":     b("policy", v.policy),
+			"token_role": b("token_role", v.tokenRole),
+			"token":      b("token", v.tokenCreate),
+			"mount":      b("mount", v.mount),
+			"auth":       b("auth", v.auth),
+			"write":      b("write", v.write),
+			"read":       b("read", v.read),
+			"delete":     b("delete", v.delete),
+			"list":       b("list", v.list),
+		}}, nil
+	}}
+}
+
+// vault is one run's module state.
+type vault struct {
+	run *runtime.Run
+	cfg Config
+
+	client    *api.Client // created on first use: one per run, keep-alive
+	addr      string
+	token     string
+	namespace string
+
+	// wentOffline is set when a live plan found Vault unreachable.
+	wentOffline bool
+	// initPending, sealPending and loginPending are set in a live plan when init,
+	// unseal or login will only happen at apply; authenticated reads must wait.
+	initPending, sealPending, loginPending bool
+
+	// lastSeal is the seal status vault.init just saw (or made): vault.unseal, which
+	// follows it, takes it instead of asking again. Nothing in between changes it.
+	lastSeal *api.SealStatusResponse
+
+	// policies written (or found unchanged) by this run, by namespace and name: the
+	// capability checker knows them even in a plan, before they exist.
+	policies map[string]*policyRules
+}
+
+// liveState says whether a builtin may read Vault now.
+type liveState int
+
+const (
+	live    liveState = iota
+	offline           // read nothing: --offline, preflight, or unreachable in a plan
+	blocked           // a live plan, but authenticated reads must wait for apply
+)
+
+// state is the live state for a builtin; needAuth is false for unauthenticated reads
+// (sys/seal-status), which still happen while init or login is pending.
+func (v *vault) state(needAuth bool) liveState {
+	if v.run.Offline() || v.wentOffline {
+		return offline
+	}
+	if needAuth && v.blockedReason() != "" {
+		return blocked
+	}
+	return live
+}
+
+// blockedReason says why authenticated reads must wait for apply ("" if they need not).
+func (v *vault) blockedReason() string {
+	var why []string
+	if v.loginPending || v.initPending {
+		// Init's root token is unknown in a plan, so a script that inits also logs in late.
+		why = append(why, "not logged in until apply")
+	}
+	if v.initPending {
+		why = append(why, "Vault is initialised at apply")
+	} else if v.sealPending {
+		why = append(why, "Vault is unsealed at apply")
+	}
+	return strings.Join(why, "; ")
+}
+
+// blockedNote is the plan note of a write planned without reading live state.
+func (v *vault) blockedNote() string {
+	return "live state will be read at apply (" + v.blockedReason() + ")"
+}
+
+// offlineNote is the plan note of a write planned with Vault unread.
+const offlineNote = "offline: live state not read; shown as a create"
+
+// degrade handles a read error in a live plan: an unreachable Vault turns the rest of
+// the run into an offline plan (with one warning). It reports whether it did.
+func (v *vault) degrade(err error) bool {
+	if v.run.Mode() != runtime.Plan || !isUnreachable(err) {
+		return false
+	}
+	v.wentOffline = true
+	v.run.Warn("vault: %s unreachable; planning offline", v.addr)
+	return true
+}
+
+// api returns the run's client, creating it on first use, for namespace ns ("" means
+// the run's current namespace). Clients for other namespaces are shallow copies that
+// share the one HTTP connection pool.
+func (v *vault) api(ns string) (*api.Client, error) {
+	if v.client == nil {
+		c, err := v.newClient()
+		if err != nil {
+			return nil, err
+		}
+		v.client = c
+	}
+	if ns == "" {
+		ns = v.namespace
+	}
+	if ns == "" {
+		return v.client, nil
+	}
+	return v.client.WithNamespace(ns), nil
+}
+
+// newClient builds the client from api.DefaultConfig, then overrides everything the
+// environment can set with the run's environment (run.Env), not the process's: tests
+// pass a controlled environment, and the CLI passes os.Environ anyway.
+func (v *vault) newClient() (*api.Client, error) {
+	conf := api.DefaultConfig()
+	conf.Error = nil // it reports the process environment, which we do not use
+	v.addr = v.run.Env("VAULT_ADDR")
+	if v.addr == "" {
+		v.addr = api.DefaultAddress
+	}
+	conf.Address = v.addr
+	conf.AgentAddress = ""
+	// No retries: a sealed or unreachable Vault should fail at once with its own
+	// message, and request counts stay deterministic.
+	conf.MaxRetries = 0
+	conf.Limiter = nil
+	conf.SRVLookup = false
+	conf.Timeout = 60 * time.Second
+	if t := v.run.Env("VAULT_CLIENT_TIMEOUT"); t != "" {
+		d, err := runtime.Duration(starlark.String(t))
+		if err != nil {
+			return nil, fmt.Errorf("VAULT_CLIENT_TIMEOUT: %w", err)
+		}
+		conf.Timeout = d
+	}
+
+	transport, ok := conf.HttpClient.Transport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("vault client: unexpected transport %T", conf.HttpClient.Transport)
+	}
+	transport.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	transport.TLSClientConfig = transport.TLSClientConfig.Clone()
+	transport.TLSClientConfig.RootCAs, transport.TLSClientConfig.InsecureSkipVerify = nil, false
+	transport.TLSClientConfig.GetClientCertificate, transport.TLSClientConfig.ServerName = nil, ""
+	tlsConf := &api.TLSConfig{
+		CACert:        v.run.Env("VAULT_CACERT"),
+		CAPath:        v.run.Env("VAULT_CAPATH"),
+		ClientCert:    v.run.Env("VAULT_CLIENT_CERT"),
+		ClientKey:     v.run.Env("VAULT_CLIENT_KEY"),
+		TLSServerName: v.run.Env("VAULT_TLS_SERVER_NAME"),
+	}
+	if s := v.run.Env("VAULT_SKIP_VERIFY"); s != "" && s != "0" && !strings.EqualFold(s, "false") {
+		tlsConf.Insecure = true
+	}
+	if err := conf.ConfigureTLS(tlsConf); err != nil {
+		return nil, fmt.Errorf("vault client TLS: %w", err)
+	}
+	transport.Proxy = v.proxy()
+	conf.DisableRedirects = v.run.Env("VAULT_DISABLE_REDIRECTS") == "true"
+	if v.cfg.WrapTransport != nil {
+		conf.HttpClient.Transport = v.cfg.WrapTransport(transport)
+	}
+
+	c, err := api.NewClient(conf)
+	if err != nil {
+		return nil, fmt.Errorf("vault client for %s: %w", v.addr, err)
+	}
+	// NewClient reads VAULT_TOKEN and VAULT_NAMESPACE from the process environment;
+	// the run's own values (set in Module.New) win.
+	c.ClearToken()
+	c.ClearNamespace()
+	c.SetHeaders(http.Header{api.RequestHeaderName: []string{"true"}}) // drop VAULT_HEADERS; keep the SSRF guard
+	if v.token != "" {
+		c.SetToken(v.token)
+	}
+	return c, nil
+}
+
+// proxy chooses a proxy from the run's environment, as the process's would: the Vault
+// client's own VAULT_PROXY_ADDR (or VAULT_HTTP_PROXY) for every request, else the usual
+// HTTP(S)_PROXY and NO_PROXY. Loopback addresses are never proxied.
+func (v *vault) proxy() func(*http.Request) (*url.URL, error) {
+	env := func(k string) string {
+		if s := v.run.Env(k); s != "" {
+			return s
+		}
+		return v.run.Env(strings.ToLower(k))
+	}
+	pc := &httpproxy.Config{HTTPProxy: env("HTTP_PROXY"), HTTPSProxy: env("HTTPS_PROXY"), NoProxy: env("NO_PROXY")}
+	if p := firstNonEmpty(v.run.Env("VAULT_PROXY_ADDR"), v.run.Env("VAULT_HTTP_PROXY")); p != "" {
+		pc = &httpproxy.Config{HTTPProxy: p, HTTPSProxy: p}
+	}
+	fn := pc.ProxyFunc()
+	return func(req *http.Request) (*url.URL, error) { return fn(req.URL) }
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// setToken makes token the client's token for the rest of the run.
+func (v *vault) setToken(token string) {
+	v.token = token
+	if v.client != nil {
+		v.client.SetToken(token)
+	}
+}
+
+// keysFile is where init writes (and a second run loads) the keys.
+func (v *vault) keysFile() string {
+	if v.cfg.KeysFile != "" {
+		return v.cfg.KeysFile
+	}
+	if p := v.run.Env("NVRUN_KEYS_FILE"); p != "" {
+		return p
+	}
+	return "vault-keys.json"
+}
+
+func (v *vault) stderr() io.Writer {
+	if v.cfg.Stderr != nil {
+		return v.cfg.Stderr
+	}
+	return os.Stderr
+}
+
+// popNamespace takes the namespace= kwarg (every builtin that works inside a namespace
+// accepts it) out of kwargs, so free-form builtins (write, token_role) do not send it.
+func popNamespace(fn string, kwargs []starlark.Tuple) (string, []starlark.Tuple, error) {
+	ns := ""
+	out := kwargs[:0:0]
+	for _, kv := range kwargs {
+		if string(kv[0].(starlark.String)) != "namespace" {
+			out = append(out, kv)
+			continue
+		}
+		switch x := kv[1].(type) {
+		case starlark.NoneType:
+		case starlark.String:
+			ns = strings.Trim(string(x), "/")
+		default:
+			return "", nil, fmt.Errorf("%s: namespace: want a string, not %s", fn, kv[1].Type())
+		}
+	}
+	return ns, out, nil
+}
+
+// address names a resource in the plan, with its namespace when it is not the root.
+func (v *vault) address(ns, kind, name string) string {
+	if ns == "" {
+		ns = v.namespace
+	}
+	a := fmt.Sprintf("vault %s %q", kind, name)
+	if ns != "" {
+		a += fmt.Sprintf(" (namespace %q)", ns)
+	}
+	return a
+}
+
+// readFailed reports a failed read through the effect interface, so the error carries
+// the step and the address like any failed change, and the record shows what failed.
+func (v *vault) readFailed(thread *starlark.Thread, addr string, err error) (starlark.Value, error) {
+	err = v.explain(err)
+	return v.run.Effect(thread, runtime.Change{
+		Address: addr, Action: runtime.Read, SafeInPlan: true,
+		Apply: func(context.Context) (starlark.Value, error) { return nil, err },
+	})
+}
+
+// plannedWithoutRead hands a write that could not compare with live state (offline or
+// blocked) to the runtime as a create.
+func (v *vault) plannedWithoutRead(thread *starlark.Thread, st liveState, c runtime.Change) (starlark.Value, error) {
+	if c.Action == "" {
+		c.Action = runtime.Create
+	}
+	if st == offline {
+		c.Notes = append(c.Notes, offlineNote)
+	} else {
+		c.Notes = append(c.Notes, v.blockedNote())
+	}
+	return v.run.Effect(thread, c)
+}
+
+// sealStatus reads sys/seal-status (unauthenticated), or takes the answer init left.
+func (v *vault) sealStatus(c *api.Client) (*api.SealStatusResponse, error) {
+	if st := v.lastSeal; st != nil {
+		v.lastSeal = nil
+		return st, nil
+	}
+	return c.Sys().SealStatusWithContext(v.run.Context())
+}

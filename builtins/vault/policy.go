@@ -1,0 +1,119 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// policy is vault.policy(name, rules, namespace=None), as `vault policy write NAME FILE`.
+//
+// rules is either a dict {path: [capabilities]} (or {path: {"capabilities": [...],
+// "allowed_parameters": {...}, ...}}), rendered to HCL with hclwrite, or a raw HCL (or
+// JSON) policy string written as given. Capability names are checked (create read update
+// patch delete list sudo deny subscribe); an invalid one is an error naming it.
+//
+// Plan and apply: the live policy (sys/policies/acl/NAME) and the desired one are both
+// parsed as Vault parses policies and compared path by path, so formatting and comments
+// never count as a change. Absent -> create; different -> update, with a diff per path
+// (`~ path "x": [read] -> [update]`, `+ path "y": [read]`, `- path "z": [list]`);
+// equal -> unchanged, no write. Offline or before login, a create listing every path.
+//
+// The rules are remembered for the run, so the capability checker knows a policy this
+// script writes even in a plan, before it exists in Vault.
+func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	var rulesArg starlark.Value
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "rules", &rulesArg); err != nil {
+		return nil, err
+	}
+	name = strings.ToLower(strings.TrimSpace(name)) // Vault lower-cases policy names
+	if name == "" || name == "root" {
+		return nil, fmt.Errorf("%s: name: %q cannot be written", fn.Name(), name)
+	}
+	var text string
+	switch r := rulesArg.(type) {
+	case *starlark.Dict:
+		if text, err = renderPolicy(r); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
+	case starlark.String:
+		text = string(r)
+	default:
+		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
+	}
+	desired, err := parsePolicy(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	}
+	v.policies[v.policyKey(ns, name)] = desired
+
+	addr := v.address(ns, "policy", name)
+	write := func(ctx context.Context) (starlark.Value, error) {
+		c, err := v.api(ns)
+		if err != nil {
+			return nil, err
+		}
+		return nil, v.explain(c.Sys().PutPolicyWithContext(ctx, name, text))
+	}
+	create := runtime.Change{
+		Address: addr, Action: runtime.Create, Summary: plural(len(desired.order), "path"),
+		Diff: diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired), Apply: write, Planned: starlark.None,
+	}
+
+	st := v.state(true)
+	if st != live {
+		return v.plannedWithoutRead(thread, st, create)
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	liveText, err := c.Sys().GetPolicyWithContext(v.run.Context(), name)
+	if err != nil {
+		if v.degrade(err) {
+			return v.plannedWithoutRead(thread, offline, create)
+		}
+		return v.readFailed(thread, addr, err)
+	}
+	if liveText == "" {
+		return v.run.Effect(thread, create)
+	}
+	current, err := parsePolicy(liveText)
+	if err != nil {
+		// Vault accepted it, so this is a parser gap of ours: rewrite it, and say why.
+		create.Action, create.Summary = runtime.Update, "live policy could not be compared"
+		create.Notes = []string{"live policy: " + err.Error()}
+		return v.run.Effect(thread, create)
+	}
+	diff := diffPolicy(current, desired)
+	if len(diff) == 0 {
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(desired.order), "path")})
+	}
+	return v.run.Effect(thread, runtime.Change{
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff), "change"), plural(len(desired.order), "path")),
+		Diff: diff, Apply: write, Planned: starlark.None,
+	})
+}
+
+func (v *vault) policyKey(ns, name string) string {
+	if ns == "" {
+		ns = v.namespace
+	}
+	return ns + "\x00" + strings.ToLower(name)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

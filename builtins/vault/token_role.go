@@ -1,0 +1,263 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// roleKind is how a token role field is written, read back and compared.
+type roleKind int
+
+const (
+	roleSet       roleKind = iota // list or comma string; compared as a set
+	rolePolicySet                 // a set of policy names, which Vault lower-cases
+	roleBool
+	roleDuration // "72h" or seconds; Vault reads back seconds
+	roleInt
+	roleString
+)
+
+// roleFields are the fields of auth/token/roles/NAME (Vault 1.14). The read omits
+// token_num_uses and the CIDR lists when they are zero or empty; their absence is read
+// as that zero value.
+var roleFields = map[string]roleKind{
+	"allowed_policies": rolePolicySet, "disallowed_policies": rolePolicySet,
+	"allowed_policies_glob": roleSet, "disallowed_policies_glob": roleSet,
+	"allowed_entity_aliases": roleSet, "token_bound_cidrs": roleSet, "bound_cidrs": roleSet,
+	"orphan": roleBool, "renewable": roleBool, "token_no_default_policy": roleBool,
+	"token_period": roleDuration, "period": roleDuration,
+	"token_explicit_max_ttl": roleDuration, "explicit_max_ttl": roleDuration,
+	"token_num_uses": roleInt, "path_suffix": roleString, "token_type": roleString,
+}
+
+// tokenRole is vault.token_role(name, namespace=None, **fields), as
+// `vault write auth/token/roles/NAME @role.json`. Fields use the API's names:
+// allowed_policies / disallowed_policies (a list or a comma string), orphan, renewable,
+// token_period / period and token_explicit_max_ttl / explicit_max_ttl ("72h" or
+// seconds), token_type, path_suffix, allowed_entity_aliases, token_bound_cidrs,
+// token_num_uses, token_no_default_policy. An unknown field is an error.
+//
+// Plan and apply: the role is read back and only the fields the script gives are
+// compared, each normalised on both sides (a duration as seconds, since Vault reports
+// token_period as 259200 where the script says "72h"; sets sorted). Absent -> create;
+// a field differs -> update with a diff per field, writing every given field; all equal
+// -> unchanged. Offline or before login, a create.
+func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	if err := starlark.UnpackPositionalArgs(fn.Name(), args, nil, 1, &name); err != nil {
+		return nil, err
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return nil, fmt.Errorf("%s: name %q: want a role name", fn.Name(), name)
+	}
+	fields, err := v.unpackFields(fn.Name(), kwargs)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]any{}
+	for _, f := range fields {
+		kind, ok := roleFields[f.name]
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown field %q (known: %s)", fn.Name(), f.name, strings.Join(runtime.SortedKeys(roleFields), ", "))
+		}
+		if f.unknown {
+			continue
+		}
+		n, err := normaliseRoleField(kind, f.value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", fn.Name(), f.name, err)
+		}
+		want[f.name] = n
+	}
+	path := "auth/token/roles/" + name
+	addr := v.address(ns, "token role", name)
+	write := func(ctx context.Context) (starlark.Value, error) {
+		c, err := v.api(ns)
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.Logical().WriteWithContext(ctx, path, want)
+		return nil, v.explain(err)
+	}
+	var createDiff []runtime.DiffLine
+	for _, f := range fields {
+		shown := f.shown()
+		if !f.unknown && !f.sensitive {
+			shown = showRoleField(roleFields[f.name], want[f.name])
+		}
+		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
+	}
+	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"),
+		Diff: createDiff, Apply: write, Planned: starlark.None}
+
+	st := v.state(true)
+	if st != live {
+		return v.plannedWithoutRead(thread, st, create)
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
+	if err != nil {
+		if v.degrade(err) {
+			return v.plannedWithoutRead(thread, offline, create)
+		}
+		return v.readFailed(thread, addr, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return v.run.Effect(thread, create)
+	}
+
+	var diff []runtime.DiffLine
+	for _, f := range fields {
+		kind := roleFields[f.name]
+		raw, present := sec.Data[f.name]
+		var have any
+		if present && raw != nil {
+			if have, err = normaliseRoleField(kind, raw); err != nil {
+				return nil, fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
+			}
+		} else {
+			have = roleZero(kind)
+		}
+		if f.unknown {
+			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have), After: f.shown()})
+			continue
+		}
+		if !sameRoleField(want[f.name], have) {
+			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have), After: showRoleField(kind, want[f.name])})
+		}
+	}
+	if len(diff) == 0 {
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(fields), "field")})
+	}
+	return v.run.Effect(thread, runtime.Change{
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff), "change"), plural(len(fields), "field")),
+		Diff: diff, Apply: write, Planned: starlark.None,
+	})
+}
+
+// normaliseRoleField turns a script's or Vault's value of a field into one canonical
+// form: []string sorted for sets, int64 seconds for durations, bool, int64, string.
+func normaliseRoleField(kind roleKind, x any) (any, error) {
+	switch kind {
+	case roleSet, rolePolicySet:
+		var list []string
+		switch v := x.(type) {
+		case string:
+			list = splitComma(v)
+		case []any:
+			for _, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("want a list of strings")
+				}
+				if s = strings.TrimSpace(s); s != "" {
+					list = append(list, s)
+				}
+			}
+		case nil:
+		default:
+			return nil, fmt.Errorf("want a list of strings or a comma-separated string")
+		}
+		seen := map[string]bool{}
+		out := []string{}
+		for _, s := range list {
+			if kind == rolePolicySet {
+				s = strings.ToLower(s)
+			}
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+		sort.Strings(out)
+		return out, nil
+	case roleBool:
+		switch v := x.(type) {
+		case bool:
+			return v, nil
+		case string:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("want a bool, not %q", v)
+			}
+			return b, nil
+		}
+		return nil, fmt.Errorf("want a bool")
+	case roleDuration:
+		switch v := x.(type) {
+		case int64:
+			return v, nil
+		case json.Number:
+			n, err := v.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("want seconds, not %s", v)
+			}
+			return n, nil
+		case string:
+			secs, ok := durationSeconds(v)
+			if !ok {
+				return nil, fmt.Errorf("duration %q: want e.g. \"72h\" or seconds", v)
+			}
+			return secs, nil
+		}
+		return nil, fmt.Errorf("want a duration like \"72h\" or seconds")
+	case roleInt:
+		switch v := x.(type) {
+		case int64:
+			return v, nil
+		case json.Number:
+			return v.Int64()
+		}
+		return nil, fmt.Errorf("want an int")
+	}
+	s, ok := x.(string)
+	if !ok {
+		return nil, fmt.Errorf("want a string")
+	}
+	return s, nil
+}
+
+func roleZero(kind roleKind) any {
+	switch kind {
+	case roleSet, rolePolicySet:
+		return []string{}
+	case roleBool:
+		return false
+	case roleDuration, roleInt:
+		return int64(0)
+	}
+	return ""
+}
+
+func sameRoleField(a, b any) bool {
+	if as, ok := a.([]string); ok {
+		bs, ok := b.([]string)
+		return ok && equalStrings(as, bs)
+	}
+	return a == b
+}
+
+func showRoleField(kind roleKind, x any) string {
+	switch kind {
+	case roleDuration:
+		return showSeconds(x.(int64))
+	case roleSet, rolePolicySet:
+		return showValue(x)
+	}
+	return showValue(x)
+}

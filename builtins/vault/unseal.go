@@ -1,0 +1,167 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// unsealWait bounds how long apply waits, after the last key, for Vault to become the
+// active node (or to find one) before later steps talk to it.
+const unsealWait = 60 * time.Second
+
+// unseal is vault.unseal(keys): keys is a list of secrets or strings (init.keys), as
+// `vault operator unseal` run once per key.
+//
+// Plan and apply:
+//   - offline: a call.
+//   - Vault unsealed: unchanged, and no key is sent (so in a plan the keys may still be
+//     unknown).
+//   - Vault sealed (or not yet initialised, when init is planned in this run): a call
+//     that apply performs by submitting keys until Vault reports unsealed, then waiting
+//     until it is active. Still sealed after every key is an error. A live plan then
+//     knows authenticated reads can only happen at apply.
+func (v *vault) unseal(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var keysArg starlark.Value
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "keys", &keysArg); err != nil {
+		return nil, err
+	}
+	keys, err := secretList(keysArg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: keys: %w", fn.Name(), err)
+	}
+	for _, k := range keys {
+		if k.known {
+			v.run.Secret(k.value)
+		}
+	}
+
+	addr := "vault unseal"
+	call := runtime.Change{
+		Address: addr, Action: runtime.Call, Summary: "submit unseal keys", Planned: starlark.None,
+		Apply: func(ctx context.Context) (starlark.Value, error) { return nil, v.applyUnseal(ctx, thread, keys) },
+	}
+	if v.state(false) == offline {
+		return v.plannedWithoutRead(thread, offline, call)
+	}
+	c, err := v.api("")
+	if err != nil {
+		return nil, err
+	}
+	st, err := v.sealStatus(c)
+	if err != nil {
+		if v.degrade(err) {
+			return v.plannedWithoutRead(thread, offline, call)
+		}
+		return v.readFailed(thread, addr, err)
+	}
+	if !st.Sealed {
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already unsealed"})
+	}
+	if st.Initialized {
+		call.Summary = fmt.Sprintf("%d of %d key(s) needed, %d given", st.T-st.Progress, st.T, len(keys))
+		if keysKnown(keys) && len(keys) < st.T-st.Progress {
+			return nil, fmt.Errorf("%s: Vault at %s needs %d more unseal key(s), the script gives %d", fn.Name(), v.addr, st.T-st.Progress, len(keys))
+		}
+	} else {
+		call.Notes = append(call.Notes, "Vault is not initialised yet; it is unsealed after init at apply")
+	}
+	if v.run.Mode() == runtime.Plan {
+		v.sealPending = true
+	}
+	return v.run.Effect(thread, call)
+}
+
+// applyUnseal submits keys until Vault is unsealed, then waits for an active node.
+func (v *vault) applyUnseal(ctx context.Context, thread *starlark.Thread, keys []maybeSecret) error {
+	c, err := v.api("")
+	if err != nil {
+		return err
+	}
+	sealed, submitted, progress, threshold := true, 0, 0, 0
+	for _, k := range keys {
+		if !k.known {
+			return fmt.Errorf("unseal key %d is not known", submitted+1)
+		}
+		st, err := c.Sys().UnsealWithContext(ctx, k.value)
+		if err != nil {
+			return v.explain(err)
+		}
+		submitted++
+		sealed, progress, threshold = st.Sealed, st.Progress, st.T
+		if !sealed {
+			break
+		}
+	}
+	if sealed {
+		return fmt.Errorf("Vault at %s is still sealed after %d unseal key(s) (progress %d of %d): the keys are too few or wrong",
+			v.addr, submitted, progress, threshold)
+	}
+	return v.run.Wait(thread, runtime.WaitSpec{
+		What: "vault active", Timeout: unsealWait, Interval: 100 * time.Millisecond,
+		Poll: func(ctx context.Context) (bool, string, error) {
+			// A non-HA Vault is active as soon as it is unsealed; an HA node is usable
+			// once it leads or knows the leader it forwards to.
+			l, err := c.Sys().LeaderWithContext(ctx)
+			if err != nil {
+				if statusCode(err) == 503 {
+					return false, responseText(err), nil
+				}
+				return false, "", v.explain(err)
+			}
+			if !l.HAEnabled || l.IsSelf || l.LeaderAddress != "" {
+				return true, "", nil
+			}
+			return false, "no active node yet", nil
+		},
+	})
+}
+
+// maybeSecret is a string argument that may be unknown in a plan.
+type maybeSecret struct {
+	value string
+	known bool
+}
+
+// secretList unpacks a list of secrets/strings, any of them (or the whole) unknown.
+func secretList(v starlark.Value) ([]maybeSecret, error) {
+	if _, ok := v.(*runtime.Unknown); ok {
+		return []maybeSecret{{}}, nil
+	}
+	it, ok := v.(starlark.Iterable)
+	if !ok || v.Type() == "string" || v.Type() == "secret" {
+		return nil, fmt.Errorf("want a list of secrets or strings, not %s", v.Type())
+	}
+	var out []maybeSecret
+	iter := it.Iterate()
+	defer iter.Done()
+	var e starlark.Value
+	for iter.Next(&e) {
+		if runtime.IsUnknown(e) {
+			out = append(out, maybeSecret{})
+			continue
+		}
+		s, _, ok := runtime.StringOrSecret(e)
+		if !ok {
+			return nil, fmt.Errorf("want secrets or strings, got an element of type %s", e.Type())
+		}
+		out = append(out, maybeSecret{value: s, known: true})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no keys given")
+	}
+	return out, nil
+}
+
+func keysKnown(keys []maybeSecret) bool {
+	for _, k := range keys {
+		if !k.known {
+			return false
+		}
+	}
+	return true
+}
