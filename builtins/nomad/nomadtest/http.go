@@ -1,0 +1,199 @@
+package nomadtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// codedError is an HTTP error with Nomad's status code and plain-text body.
+type codedError struct {
+	code int
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func coded(code int, format string, args ...any) error {
+	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// Nomad answers RPC errors (validation, enforce-index conflicts, ...) with HTTP 500
+// and the error text; only the HTTP layer's own checks are 400s.
+func rpcError(err error) error {
+	return &codedError{code: http.StatusInternalServerError, msg: err.Error()}
+}
+
+var errInvalidMethod = coded(http.StatusMethodNotAllowed, "Invalid method")
+
+// handlerFunc returns the value to encode as JSON, or an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func (s *Server) router() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handlerFunc) { mux.HandleFunc(pattern, s.wrap(h)) }
+	handle("/v1/jobs", s.jobsRequest)
+	handle("/v1/job/", s.jobSpecificRequest)
+	handle("/v1/allocations", s.allocationsRequest)
+	handle("/v1/allocation/", s.allocationRequest)
+	handle("/v1/evaluations", s.evaluationsRequest)
+	handle("/v1/evaluation/", s.evaluationRequest)
+	handle("/v1/deployments", s.deploymentsRequest)
+	handle("/v1/deployment/", s.deploymentRequest)
+	handle("/v1/agent/self", s.agentSelf)
+	handle("/v1/agent/health", s.agentHealth)
+	handle("/v1/status/leader", s.statusLeader)
+	handle("/v1/status/peers", s.statusPeers)
+	handle("/v1/regions", s.regions)
+	handle("/v1/nodes", s.nodesRequest)
+	handle("/v1/namespaces", s.namespacesRequest)
+	handle("/v1/namespace/", s.namespaceRequest)
+	return mux
+}
+
+// wrap does what Nomad's HTTP wrapper does around every endpoint: region forwarding
+// (only the agent's region exists), blocking queries, the X-Nomad-* headers, JSON
+// encoding, and plain-text errors with their status code.
+func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if region := r.URL.Query().Get("region"); region != "" && region != s.cfg.Region && region != "global" {
+			writeError(w, rpcError(errors.New("No path to region")))
+			return
+		}
+		if r.Method == http.MethodGet {
+			if err := s.block(r); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		out, err := h(w, r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		s.mu.Lock()
+		body, merr := json.Marshal(out)
+		index := s.index
+		s.mu.Unlock()
+		if merr != nil {
+			writeError(w, rpcError(merr))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Nomad-Index", strconv.FormatUint(index, 10))
+		if r.Method == http.MethodGet {
+			w.Header().Set("X-Nomad-KnownLeader", "true")
+			w.Header().Set("X-Nomad-LastContact", "0")
+		}
+		_, _ = w.Write(body)
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var ce *codedError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, err.Error())
+}
+
+// block implements blocking queries: with ?index=N it waits until the state index
+// passes N, or ?wait= (default 5m, at most 10m) elapses.
+func (s *Server) block(r *http.Request) error {
+	q := r.URL.Query()
+	raw := q.Get("index")
+	if raw == "" {
+		return nil
+	}
+	minIndex, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return coded(http.StatusBadRequest, "Invalid index")
+	}
+	wait := 5 * time.Minute
+	if w := q.Get("wait"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			return coded(http.StatusBadRequest, "Invalid wait time")
+		}
+		wait = min(d, 10*time.Minute)
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		idx, ch := s.index, s.changed
+		s.mu.Unlock()
+		if idx > minIndex {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return nil
+		case <-r.Context().Done():
+			return r.Context().Err()
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// decodeStrict decodes a request body into out, refusing unknown fields and trailing
+// data, which the double is stricter about than Nomad.
+func decodeStrict(r *http.Request, out any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return coded(http.StatusBadRequest, "%v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return coded(http.StatusBadRequest, "%v", err)
+	}
+	if dec.More() {
+		return coded(http.StatusBadRequest, "invalid character after the JSON body")
+	}
+	return nil
+}
+
+// requestNamespace is the ?namespace= of a request, "default" when absent.
+func requestNamespace(r *http.Request) string {
+	if ns := r.URL.Query().Get("namespace"); ns != "" {
+		return ns
+	}
+	return "default"
+}
+
+// pathParts splits the escaped path after prefix into unescaped segments, so that job
+// IDs containing an escaped "/" survive.
+func pathParts(r *http.Request, prefix string) []string {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), prefix)
+	if rest == "" {
+		return nil
+	}
+	parts := strings.Split(rest, "/")
+	for i, p := range parts {
+		if u, err := url.PathUnescape(p); err == nil {
+			parts[i] = u
+		}
+	}
+	return parts
+}
+
+// queryMeta is Nomad's QueryMeta as its JSON responses embed it.
+type queryMeta struct {
+	Index       uint64
+	LastContact time.Duration
+	KnownLeader bool
+	NextToken   string
+}

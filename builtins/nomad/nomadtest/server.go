@@ -1,0 +1,300 @@
+package nomadtest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// NomadVersion is the Nomad release whose API and client behaviour the double imitates.
+const NomadVersion = "1.6.5"
+
+// Config configures a double. The zero value works for jobs that need neither Vault
+// nor Consul.
+type Config struct {
+	// AgentConfigPath is the Nomad agent HCL (or JSON) file whose vault {} block the
+	// double reads each time it needs Vault: at job registration (vault enabled?), when
+	// deriving a task token (address, token, create_from_role, task_token_ttl,
+	// namespace) and when rendering templates. Empty or missing means Vault is disabled.
+	AgentConfigPath string
+
+	// ConsulAddr is the HTTP address of a real Consul agent ("http://127.0.0.1:8500").
+	// Job services and checks are registered there. Empty means services are not
+	// registered (the node still advertises a Consul version so such jobs can be placed)
+	// and templates have no Consul.
+	ConsulAddr string
+
+	// DataDir holds the allocation and task directories. Empty means a temporary
+	// directory that Close removes; a given directory is left in place.
+	DataDir string
+
+	// PortRange is the dynamic port range on 127.0.0.1 (Nomad's default 20000-32000
+	// when zero).
+	PortRange PortRange
+
+	// SimulateDrivers lists task drivers, besides raw_exec, that the node claims to have.
+	// Their tasks go through the whole client setup (task dir, Vault token, templates,
+	// services) and are then marked running without running anything. Any other driver
+	// is missing on the node, as docker is on a machine without Docker.
+	SimulateDrivers []string
+
+	// Datacenter and Region of the simulated agent and its one client node ("dc1",
+	// "global").
+	Datacenter string
+	Region     string
+
+	// NodeName is the client node's name ("nomadtest").
+	NodeName string
+
+	// TemplateTimeout bounds the first render of a task's templates (30s). Nomad waits
+	// forever; the double fails the task with "Template failed: ..." instead.
+	TemplateTimeout time.Duration
+
+	// Logf receives the double's own log lines (never secrets). Nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// PortRange is an inclusive range of TCP ports.
+type PortRange struct{ Min, Max int }
+
+// Server is a running Nomad 1.6 API double with one simulated client node.
+type Server struct {
+	// URL is the base address of the HTTP API, "http://127.0.0.1:PORT".
+	URL string
+
+	cfg        Config
+	ownDataDir bool
+	ln         net.Listener
+	http       *http.Server
+	node       nodeInfo
+	ports      *portAllocator
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // alloc runners and watchers
+
+	mu            sync.Mutex
+	index         uint64
+	changed       chan struct{} // closed and replaced on every index bump
+	jobs          map[nsID]*jobEntry
+	evals         map[string]*api.Evaluation
+	allocs        map[string]*allocEntry
+	deployments   map[string]*api.Deployment
+	registrations map[nsID]int
+	closed        bool
+}
+
+type nsID struct{ ns, id string }
+
+type jobEntry struct {
+	job      *api.Job   // the latest version, with server-set fields
+	versions []*api.Job // newest first, at most maxTrackedVersions
+}
+
+// maxTrackedVersions is Nomad's JobTrackedVersions.
+const maxTrackedVersions = 6
+
+// New starts a double listening on a free loopback port.
+func New(cfg Config) (*Server, error) {
+	if cfg.Datacenter == "" {
+		cfg.Datacenter = "dc1"
+	}
+	if cfg.Region == "" {
+		cfg.Region = api.GlobalRegion
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = "nomadtest"
+	}
+	if cfg.PortRange.Min == 0 && cfg.PortRange.Max == 0 {
+		cfg.PortRange = PortRange{Min: 20000, Max: 32000}
+	}
+	if cfg.PortRange.Min <= 0 || cfg.PortRange.Max > 65535 || cfg.PortRange.Min > cfg.PortRange.Max {
+		return nil, fmt.Errorf("nomadtest: bad port range %d-%d", cfg.PortRange.Min, cfg.PortRange.Max)
+	}
+	if cfg.TemplateTimeout <= 0 {
+		cfg.TemplateTimeout = 30 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	cfg.SimulateDrivers = slices.Clone(cfg.SimulateDrivers)
+
+	s := &Server{
+		cfg:           cfg,
+		changed:       make(chan struct{}),
+		jobs:          map[nsID]*jobEntry{},
+		evals:         map[string]*api.Evaluation{},
+		allocs:        map[string]*allocEntry{},
+		deployments:   map[string]*api.Deployment{},
+		registrations: map[nsID]int{},
+		index:         1,
+	}
+	if cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "nomadtest-")
+		if err != nil {
+			return nil, fmt.Errorf("nomadtest: data dir: %w", err)
+		}
+		s.cfg.DataDir, s.ownDataDir = dir, true
+	} else if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+		return nil, fmt.Errorf("nomadtest: data dir: %w", err)
+	}
+	// Task users (e.g. postgres) must be able to traverse to their task directory.
+	if err := os.Chmod(s.cfg.DataDir, 0o711); err != nil {
+		return nil, fmt.Errorf("nomadtest: data dir: %w", err)
+	}
+	s.node = newNodeInfo(s.cfg)
+	s.ports = newPortAllocator(cfg.PortRange)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.cleanupDataDir()
+		return nil, fmt.Errorf("nomadtest: listen: %w", err)
+	}
+	s.ln = ln
+	s.URL = "http://" + ln.Addr().String()
+	s.http = &http.Server{Handler: s.router(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the HTTP API, kills every task process (SIGKILL after a short grace),
+// deregisters the services it registered in Consul, revokes the Vault task tokens it
+// derived, and removes the data directory if New created it.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	var runners []*allocRunner
+	for _, e := range s.allocs {
+		if e.runner != nil {
+			runners = append(runners, e.runner)
+		}
+	}
+	s.mu.Unlock()
+
+	// Cancelling first releases blocking queries and aborts Vault calls in progress.
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = s.http.Shutdown(ctx)
+	cancel()
+	for _, r := range runners {
+		r.stop("server closed", 2*time.Second)
+	}
+	s.wg.Wait()
+	s.cleanupDataDir()
+}
+
+func (s *Server) cleanupDataDir() {
+	if s.ownDataDir {
+		_ = os.RemoveAll(s.cfg.DataDir)
+	}
+}
+
+// DataDir is where allocation directories live: DataDir/<alloc ID>/<task>/{local,secrets,tmp}
+// and DataDir/<alloc ID>/alloc.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// Registrations counts the accepted job registrations of jobID in any namespace,
+// including re-registrations of an unchanged job (which Nomad answers without a new
+// version). Rejected registrations are not counted.
+func (s *Server) Registrations(jobID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, c := range s.registrations {
+		if k.id == jobID {
+			n += c
+		}
+	}
+	return n
+}
+
+// Allocations returns copies of the allocations of jobID (default namespace), newest
+// first.
+func (s *Server) Allocations(jobID string) []*api.Allocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*api.Allocation
+	for _, e := range s.sortedAllocs() {
+		if e.alloc.JobID == jobID && e.alloc.Namespace == api.DefaultNamespace {
+			out = append(out, copyAlloc(e.alloc))
+		}
+	}
+	return out
+}
+
+// WaitAllocs blocks until cond holds for the allocations of jobID (default namespace,
+// newest first), or ctx ends. It returns the allocations it last saw.
+func (s *Server) WaitAllocs(ctx context.Context, jobID string, cond func([]*api.Allocation) bool) ([]*api.Allocation, error) {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		allocs := s.Allocations(jobID)
+		if cond(allocs) {
+			return allocs, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return allocs, fmt.Errorf("nomadtest: waiting for allocations of %q: %w", jobID, ctx.Err())
+		}
+	}
+}
+
+// TaskPID is the process ID of a running raw_exec task, or 0.
+func (s *Server) TaskPID(allocID, task string) int {
+	s.mu.Lock()
+	e := s.allocs[allocID]
+	s.mu.Unlock()
+	if e == nil || e.runner == nil {
+		return 0
+	}
+	if tr := e.runner.tasks[task]; tr != nil {
+		return tr.pid()
+	}
+	return 0
+}
+
+// TaskDir is the directory of a task of an allocation (it may not exist yet).
+func (s *Server) TaskDir(allocID, task string) string {
+	return taskDirPath(s.cfg.DataDir, allocID, task)
+}
+
+// bump advances the state index and wakes blocking queries. Callers hold s.mu.
+func (s *Server) bump() uint64 {
+	s.index++
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return s.index
+}
+
+func (s *Server) logf(format string, args ...any) { s.cfg.Logf("nomadtest: "+format, args...) }
+
+var errClosed = errors.New("nomadtest: server closed")
+
+// uuid returns a random RFC 4122 version 4 UUID, as Nomad's IDs are.
+func uuid() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func now() int64 { return time.Now().UnixNano() }
