@@ -4,13 +4,38 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil))
+	stopProfile := cpuProfile(os.Getenv("NVRUN_CPUPROFILE"))
+	code := Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
+	stopProfile()
+	os.Exit(code)
+}
+
+// cpuProfile writes a CPU profile of the whole run to path (NVRUN_CPUPROFILE, a hidden
+// knob for `go tool pprof`; see BENCHMARKS.md). An empty path profiles nothing.
+func cpuProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nvrun: NVRUN_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

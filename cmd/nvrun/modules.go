@@ -5,6 +5,7 @@ import (
 
 	"github.com/nvrun/nvrun/builtins/consul"
 	"github.com/nvrun/nvrun/builtins/http"
+	"github.com/nvrun/nvrun/builtins/nomad"
 	"github.com/nvrun/nvrun/builtins/vault"
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -22,6 +23,7 @@ type moduleConfig struct {
 func modules(cfg moduleConfig) []runtime.Module {
 	return []runtime.Module{
 		vault.Module(vault.Config{KeysFile: cfg.keysFile, Stderr: cfg.rawStderr}),
+		nomad.Module(),
 		consul.Module(),
 		http.Module(),
 	}

@@ -19,11 +19,17 @@ const (
 	nomadCheckPrefix   = "_nomad-check-"
 )
 
+// consul returns the double's one Consul client. One, not one per call: each new client
+// brings its own connection pool, and health polling would soon exceed the agent's
+// per-client connection limit (it then answers 429).
 func (s *Server) consul() (*consulapi.Client, error) {
 	if s.cfg.ConsulAddr == "" {
 		return nil, nil
 	}
-	return consulapi.NewClient(&consulapi.Config{Address: consulHTTPBase(s.cfg.ConsulAddr)})
+	s.consulOnce.Do(func() {
+		s.consulClient, s.consulErr = consulapi.NewClient(&consulapi.Config{Address: consulHTTPBase(s.cfg.ConsulAddr)})
+	})
+	return s.consulClient, s.consulErr
 }
 
 // serviceID is Nomad's MakeAllocServiceID; owner is the task name, or "group-<name>".

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	ctlogging "github.com/hashicorp/consul-template/logging"
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -91,6 +93,10 @@ type Server struct {
 	deployments   map[string]*api.Deployment
 	registrations map[nsID]int
 	closed        bool
+
+	consulOnce   sync.Once
+	consulClient *consulapi.Client
+	consulErr    error
 }
 
 type nsID struct{ ns, id string }
@@ -103,8 +109,13 @@ type jobEntry struct {
 // maxTrackedVersions is Nomad's JobTrackedVersions.
 const maxTrackedVersions = 6
 
+// quietTemplates sets consul-template's (process-wide) log filter to warnings, as its
+// CLI does by default; unset, its library logs every DEBUG and TRACE line to stderr.
+var quietTemplates sync.Once
+
 // New starts a double listening on a free loopback port.
 func New(cfg Config) (*Server, error) {
+	quietTemplates.Do(func() { _ = ctlogging.Setup(&ctlogging.Config{Level: "WARN", Writer: os.Stderr}) })
 	if cfg.Datacenter == "" {
 		cfg.Datacenter = "dc1"
 	}

@@ -1,0 +1,297 @@
+package nomad
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// vaultAgentAttrs are the attributes of the agent's vault {} stanza (Nomad 1.6, plus
+// the two later releases added), so that a misspelled one is an error, not a silently
+// ignored line in the config.
+var vaultAgentAttrs = []string{
+	"enabled", "address", "token", "create_from_role", "task_token_ttl", "namespace",
+	"allow_unauthenticated", "ca_file", "ca_path", "cert_file", "key_file", "tls_server_name",
+	"tls_skip_verify", "name", "jwt_auth_backend_path",
+}
+
+// nomad.agent_config(path, vault={...}, on_change=[argv]) makes the vault {} block of a
+// Nomad agent config file say what the script asks (guide step 7).
+//
+// It reads the local file in every mode (offline too: a local file is not a server),
+// and compares attribute by attribute with the current block. Equal: Unchanged, and the
+// file is not touched. Otherwise the plan shows each attribute's change, the token always
+// as (sensitive), and apply rewrites the block in place (agent_config_file.go): the rest
+// of the file stays byte for byte, the write is atomic, and the file is 0600 whenever it
+// holds a token. An attribute given as None or "" is removed; attributes not given are
+// left as they are.
+//
+// on_change (e.g. ["systemctl", "restart", "nomad"]) runs only in apply and only when
+// the file's content really changed: Nomad reads its config at start, and a restart
+// that changes nothing is a needless outage.
+//
+// Returns struct(path, changed).
+func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var path string
+	var vaultD *starlark.Dict
+	var onChange starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "path", &path, "vault", &vaultD, "on_change?", &onChange); err != nil {
+		return nil, err
+	}
+	argv, err := runtime.StringList(onChange)
+	if err != nil {
+		return nil, fmt.Errorf("%s: on_change: %w", fn.Name(), err)
+	}
+	if onChange != starlark.None && len(argv) == 0 {
+		return nil, fmt.Errorf("%s: on_change: give a command as a list, e.g. [\"systemctl\", \"restart\", \"nomad\"]", fn.Name())
+	}
+	want, order, err := m.desiredVault(fn.Name(), vaultD)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := readAgentConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	addr := fmt.Sprintf("nomad agent_config %q", path)
+
+	var diff []runtime.DiffLine
+	set := map[string]*cty.Value{} // what apply writes: nil removes
+	var setOrder []string
+	var changed []string
+	for _, name := range order {
+		d := want[name]
+		cur, has := ac.attrs[name]
+		show := func(s string) string {
+			if name == "token" {
+				return runtime.Redacted
+			}
+			return s
+		}
+		key := "vault." + name
+		switch {
+		case d.remove:
+			if has {
+				diff = append(diff, runtime.DiffLine{Op: "-", Key: key, Before: show(cur.show())})
+				set[name], changed, setOrder = nil, append(changed, name), append(setOrder, name)
+			}
+		case d.unknown:
+			after := "(known after apply)"
+			if has {
+				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: after})
+			} else {
+				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: after})
+			}
+			changed = append(changed, name)
+		case has && cur.ok && literal(cur.value) == literal(d.value):
+			// equal: nothing to write
+		default:
+			if has {
+				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: show(literal(d.value))})
+			} else {
+				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: show(literal(d.value))})
+			}
+			v := d.value
+			set[name], changed, setOrder = &v, append(changed, name), append(setOrder, name)
+		}
+	}
+
+	// A token in a world-readable file is a leak, whether we write it or find it there.
+	holdsToken := false
+	if d, given := want["token"]; given {
+		holdsToken = !d.remove
+	} else if cur, has := ac.attrs["token"]; has {
+		holdsToken = cur.text != `""`
+	}
+	mode := ac.mode
+	if holdsToken {
+		mode = 0o600
+	}
+	modeChange := ac.exists && mode != ac.mode
+	if modeChange {
+		diff = append(diff, runtime.DiffLine{Op: "~", Key: "mode", Before: fmt.Sprintf("%04o", ac.mode), After: fmt.Sprintf("%04o", mode)})
+	}
+
+	result := func(changed bool) starlark.Value {
+		return runtime.Struct(starlark.StringDict{"path": starlark.String(path), "changed": starlark.Bool(changed)})
+	}
+	if len(changed) == 0 && !modeChange {
+		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)})
+	}
+
+	action, summary := runtime.Update, fmt.Sprintf("vault {} block: %s", plural(len(changed), "attribute")+" to change")
+	var notes []string
+	switch {
+	case !ac.exists:
+		action, summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", plural(len(changed), "attribute"))
+	case !ac.block:
+		action, summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", plural(len(changed), "attribute"))
+	case len(changed) == 0:
+		summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
+	}
+	if len(argv) > 0 && len(changed) > 0 {
+		notes = append(notes, "then runs: "+strings.Join(argv, " "))
+	}
+	if m.run.Mode() == runtime.Plan && len(changed) > 0 {
+		m.pendingAgent = append(m.pendingAgent, addr)
+	}
+	return m.run.Effect(thread, runtime.Change{
+		Address: addr, Action: action, Summary: summary, Diff: diff, Notes: notes,
+		Planned: result(true),
+		Apply: func(ctx context.Context) (starlark.Value, error) {
+			if len(changed) == 0 {
+				return result(true), os.Chmod(ac.real, mode)
+			}
+			if len(setOrder) != len(changed) {
+				return nil, fmt.Errorf("a vault attribute is still unknown at apply")
+			}
+			data, err := ac.rewrite(set, setOrder)
+			if err != nil {
+				return nil, err
+			}
+			if err := verifyRewrite(data, path, set); err != nil {
+				return nil, err
+			}
+			if err := ac.writeAtomic(data, mode); err != nil {
+				return nil, fmt.Errorf("write %s: %w", path, err)
+			}
+			if len(argv) > 0 {
+				// The next nomad call must wait for the restarted agent, not trust an
+				// answer from before the restart.
+				m.probed, m.reachErr, m.restarted = false, nil, true
+				if err := m.runOnChange(ctx, argv); err != nil {
+					return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
+				}
+			}
+			return result(true), nil
+		},
+	})
+}
+
+// wantAttr is one attribute the script asks for.
+type wantAttr struct {
+	value   cty.Value
+	remove  bool // None or "": no such attribute
+	unknown bool // known only after apply (a token minted in this run, in a plan)
+}
+
+// desiredVault reads vault = {...}, in the script's order (new attributes are written in
+// that order, so the block reads like the guide's).
+func (m *module) desiredVault(where string, d *starlark.Dict) (map[string]wantAttr, []string, error) {
+	want := map[string]wantAttr{}
+	var order []string
+	known := map[string]bool{}
+	for _, n := range vaultAgentAttrs {
+		known[n] = true
+	}
+	for _, it := range d.Items() {
+		k, ok := it[0].(starlark.String)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: vault: key %s is not a string", where, it[0])
+		}
+		name := string(k)
+		if !known[name] {
+			return nil, nil, unknownField(where+" vault", name, vaultAgentAttrs)
+		}
+		w, err := m.wantValue(it[1], name == "token")
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: vault.%s: %w", where, name, err)
+		}
+		want[name] = w
+		order = append(order, name)
+	}
+	return want, order, nil
+}
+
+func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return wantAttr{remove: true}, nil
+	case *runtime.Unknown:
+		return wantAttr{unknown: true}, nil
+	case starlark.Bool:
+		return wantAttr{value: cty.BoolVal(bool(v))}, nil
+	case starlark.Int:
+		i, ok := v.Int64()
+		if !ok {
+			return wantAttr{}, fmt.Errorf("%s is out of range", v)
+		}
+		return wantAttr{value: cty.NumberIntVal(i)}, nil
+	case starlark.String, *runtime.Secret:
+		s, _, _ := runtime.StringOrSecret(v)
+		if s == "" {
+			return wantAttr{remove: true}, nil
+		}
+		if sensitive {
+			m.run.Secret(s) // a token given as a plain string is still a token
+		}
+		return wantAttr{value: cty.StringVal(s)}, nil
+	case *starlark.List, starlark.Tuple:
+		ss, err := runtime.StringList(v)
+		if err != nil {
+			return wantAttr{}, err
+		}
+		vals := make([]cty.Value, len(ss))
+		for i, s := range ss {
+			vals[i] = cty.StringVal(s)
+		}
+		return wantAttr{value: cty.TupleVal(vals)}, nil
+	}
+	return wantAttr{}, fmt.Errorf("want a string, bool, number or list of strings, not %s", v.Type())
+}
+
+// verifyRewrite re-reads the block we are about to write: a config we cannot read back
+// as asked must not replace a working one.
+func verifyRewrite(data []byte, path string, set map[string]*cty.Value) error {
+	start, end, found, err := findTopBlock(data, path, "vault")
+	if err != nil || !found {
+		return fmt.Errorf("internal error: the rewritten %s has no readable vault block (%v)", path, err)
+	}
+	body, err := parseBlock(data[start:end], path, posAt(data, start))
+	if err != nil {
+		return fmt.Errorf("internal error: the rewritten vault block does not parse: %w", err)
+	}
+	for name, want := range set {
+		a, has := body.Attributes[name]
+		if want == nil {
+			if has {
+				return fmt.Errorf("internal error: vault.%s was not removed", name)
+			}
+			continue
+		}
+		if !has {
+			return fmt.Errorf("internal error: vault.%s was not written", name)
+		}
+		got, diags := a.Expr.Value(nil)
+		if diags.HasErrors() || literal(got) != literal(*want) {
+			return fmt.Errorf("internal error: vault.%s does not read back as written", name)
+		}
+	}
+	return nil
+}
+
+// runOnChange runs the on_change command (a restart, typically). Its output is shown
+// only on failure, and through the redactor: a restart script may echo its config.
+func (m *module) runOnChange(ctx context.Context, argv []string) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	text := strings.TrimSpace(string(out))
+	if len(text) > 2000 {
+		text = "…" + text[len(text)-2000:]
+	}
+	text = m.run.Redactor().Redact(text)
+	if text == "" {
+		text = "(no output)"
+	}
+	return fmt.Errorf("on_change %q failed: %v: %s", strings.Join(argv, " "), err, text)
+}

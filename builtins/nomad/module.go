@@ -1,0 +1,262 @@
+// Package nomad is the `nomad` builtin module: Nomad job specs as Starlark values, jobs
+// planned with Nomad's own job-plan API and registered with an enforced modify index, and
+// the `vault {}` block of a Nomad agent config file.
+//
+// Every builtin goes through the runtime's effect interface. Reads of Nomad happen only
+// when the run is not offline; a live plan that cannot reach Nomad warns once and carries
+// on as if offline, while an apply that cannot reach it fails.
+//
+// The builtins, one file each:
+//
+//	nomad.job / group / task / network / service / check / vault / template / resources
+//	                                   job spec values                     (jobspec.go)
+//	nomad.run(job, wait="healthy", timeout="5m")
+//	    -> struct(id, version, modify_index, allocations)                  (run.go)
+//	nomad.stop(id, purge=False) -> None                                    (stop.go)
+//	nomad.status(id) -> struct or None; nomad.allocations(id) -> [struct]  (status.go)
+//	nomad.agent_config(path, vault={...}, on_change=[argv])
+//	    -> struct(path, changed)                                           (agent_config.go)
+//	nomad.agent_config_read(path) -> struct(enabled, address, token, ...)  (agent_config_read.go)
+//
+// The client is configured from the run's environment only: NOMAD_ADDR, NOMAD_TOKEN,
+// NOMAD_NAMESPACE, NOMAD_REGION (and the NOMAD_CACERT family for TLS).
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// Options tune the module. The zero value is what nvrun uses.
+type Options struct {
+	// BeforeRegister runs in nomad.run's apply between the plan that fixes the job's
+	// modify index and the register that enforces it. Tests use it to change the job
+	// behind nvrun's back and check that the register is refused.
+	BeforeRegister func(ctx context.Context, client *api.Client, jobID string) error
+	// PollInterval is how often waits poll Nomad; zero means 500ms.
+	PollInterval time.Duration
+	// ReachWait is how long an apply gives a Nomad that does not answer before failing:
+	// zero means 10s, or 90s after an on_change command (a restart) ran.
+	ReachWait time.Duration
+}
+
+// Module returns the nomad module as nvrun wires it.
+func Module() runtime.Module { return ModuleWith(Options{}) }
+
+// ModuleWith returns the nomad module with options (tests).
+func ModuleWith(opts Options) runtime.Module {
+	return runtime.Module{Name: "nomad", New: func(r *runtime.Run) (starlark.Value, error) {
+		return moduleValue(&module{run: r, opts: opts}), nil
+	}}
+}
+
+func moduleValue(m *module) starlark.Value {
+	return &starlarkstruct.Module{Name: "nomad", Members: m.members()}
+}
+
+// module is the per-run state: one lazily created client and what we learned about
+// whether Nomad answers.
+type module struct {
+	run  *runtime.Run
+	opts Options
+
+	client    *api.Client
+	clientErr error
+	probed    bool
+	reachErr  error // non-nil: Nomad did not answer the probe
+	restarted bool  // an on_change command ran: Nomad may be coming back up
+
+	// pendingAgent lists the agent config changes this plan recorded but, being a plan,
+	// did not make: Nomad still runs with the old config.
+	pendingAgent []string
+}
+
+func (m *module) members() starlark.StringDict {
+	b := func(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
+		return starlark.NewBuiltin("nomad."+name, fn)
+	}
+	return starlark.StringDict{
+		// job spec builders (jobspec.go)
+		"job":       b("job", m.jobBuiltin),
+		"group":     b("group", m.groupBuiltin),
+		"task":      b("task", m.taskBuiltin),
+		"network":   b("network", m.networkBuiltin),
+		"service":   b("service", m.serviceBuiltin),
+		"check":     b("check", m.checkBuiltin),
+		"vault":     b("vault", m.vaultBuiltin),
+		"template":  b("template", m.templateBuiltin),
+		"resources": b("resources", m.resourcesBuiltin),
+		// jobs (run.go, stop.go, status.go)
+		"run":         b("run", m.runBuiltin),
+		"stop":        b("stop", m.stopBuiltin),
+		"status":      b("status", m.statusBuiltin),
+		"allocations": b("allocations", m.allocationsBuiltin),
+		// agent config (agent_config.go, agent_config_read.go)
+		"agent_config":      b("agent_config", m.agentConfigBuiltin),
+		"agent_config_read": b("agent_config_read", m.agentConfigReadBuiltin),
+	}
+}
+
+// clientConfig builds the API config from the run's environment only: never from the
+// process environment, so tests control exactly which Nomad is talked to.
+func (m *module) clientConfig() *api.Config {
+	addr := m.run.Env("NOMAD_ADDR")
+	if addr == "" {
+		addr = "http://127.0.0.1:4646"
+	}
+	cfg := &api.Config{
+		Address:   addr,
+		Region:    m.run.Env("NOMAD_REGION"),
+		Namespace: m.run.Env("NOMAD_NAMESPACE"),
+		TLSConfig: &api.TLSConfig{
+			CACert:        m.run.Env("NOMAD_CACERT"),
+			CAPath:        m.run.Env("NOMAD_CAPATH"),
+			ClientCert:    m.run.Env("NOMAD_CLIENT_CERT"),
+			ClientKey:     m.run.Env("NOMAD_CLIENT_KEY"),
+			TLSServerName: m.run.Env("NOMAD_TLS_SERVER_NAME"),
+		},
+	}
+	if v := m.run.Env("NOMAD_SKIP_VERIFY"); v != "" {
+		cfg.TLSConfig.Insecure, _ = strconv.ParseBool(v)
+	}
+	if tok := m.run.Env("NOMAD_TOKEN"); tok != "" {
+		// Registered with the redactor so that the token can never reach any output,
+		// even through a server error that echoes a header.
+		m.run.Secret(tok)
+		cfg.SecretID = tok
+	}
+	return cfg
+}
+
+// address is the Nomad address for messages, without any user:password.
+func (m *module) address() string {
+	addr := m.run.Env("NOMAD_ADDR")
+	if addr == "" {
+		addr = "http://127.0.0.1:4646"
+	}
+	if u, err := url.Parse(addr); err == nil && u.User != nil {
+		u.User = nil
+		return u.String()
+	}
+	return addr
+}
+
+func (m *module) getClient() (*api.Client, error) {
+	if m.client == nil && m.clientErr == nil {
+		m.client, m.clientErr = api.NewClient(m.clientConfig())
+		if m.clientErr != nil {
+			m.clientErr = fmt.Errorf("nomad client for %s: %w", m.address(), m.clientErr)
+		}
+	}
+	return m.client, m.clientErr
+}
+
+// live returns a client when the builtin should read Nomad. ok=false means "behave as
+// offline": an --offline plan or the apply preflight, or a live plan whose Nomad does
+// not answer (which warns once). An apply whose Nomad does not answer is an error.
+func (m *module) live() (c *api.Client, ok bool, err error) {
+	if m.run.Offline() {
+		return nil, false, nil
+	}
+	c, err = m.getClient()
+	if err != nil {
+		return nil, false, err
+	}
+	if !m.probed {
+		m.probed = true
+		m.reachErr = m.probe(c)
+	}
+	if m.reachErr != nil {
+		if m.run.Mode() == runtime.Apply {
+			return nil, false, fmt.Errorf("cannot reach Nomad at %s: %w", m.address(), m.reachErr)
+		}
+		m.run.Warn("nomad: cannot reach Nomad at %s (%v); nomad changes are planned as if offline", m.address(), m.reachErr)
+		return nil, false, nil
+	}
+	return c, true, nil
+}
+
+// probe asks Nomad for its leader. In a plan one answer of any kind will do. In an apply
+// Nomad may be restarting (nomad.agent_config's on_change just restarted it), so it is
+// given time to come back and elect a leader before the run gives up.
+func (m *module) probe(c *api.Client) error {
+	wait := time.Duration(0)
+	if m.run.Mode() == runtime.Apply {
+		switch {
+		case m.opts.ReachWait > 0:
+			wait = m.opts.ReachWait
+		case m.restarted:
+			wait = 90 * time.Second
+		default:
+			wait = 10 * time.Second
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(m.run.Context(), 5*time.Second)
+		var leader string
+		_, err := c.Raw().Query("/v1/status/leader", &leader, new(api.QueryOptions).WithContext(ctx))
+		cancel()
+		switch {
+		case err == nil && leader != "":
+			return nil
+		case err != nil && isUnreachable(err):
+		case wait == 0:
+			return nil // Nomad answered; whatever ails it, its own errors will say
+		}
+		if time.Now().After(deadline) {
+			if err == nil || !isUnreachable(err) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-m.run.Context().Done():
+			return m.run.Context().Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// isUnreachable says whether err is a transport failure rather than an answer from Nomad
+// (any HTTP status, even an error, proves that Nomad is there).
+func isUnreachable(err error) bool {
+	var resp api.UnexpectedResponseError
+	return !errors.As(err, &resp)
+}
+
+// isNotFound says whether Nomad answered 404.
+func isNotFound(err error) bool {
+	var resp api.UnexpectedResponseError
+	return errors.As(err, &resp) && resp.StatusCode() == 404
+}
+
+// nomadError names the operation and keeps Nomad's own text, which is what users search
+// for. The redactor scrubs it again on the way out.
+func nomadError(op string, err error) error {
+	var resp api.UnexpectedResponseError
+	if errors.As(err, &resp) && resp.HasBody() {
+		return fmt.Errorf("%s: Nomad said (%d): %s", op, resp.StatusCode(), resp.Body())
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// writeOptions targets a namespace and region when the job names them; otherwise the
+// client's (NOMAD_NAMESPACE, NOMAD_REGION) apply.
+func writeOptions(ctx context.Context, namespace, region string) *api.WriteOptions {
+	return (&api.WriteOptions{Namespace: namespace, Region: region}).WithContext(ctx)
+}
+
+func queryOptions(ctx context.Context, namespace, region string) *api.QueryOptions {
+	return (&api.QueryOptions{Namespace: namespace, Region: region}).WithContext(ctx)
+}

@@ -1,0 +1,164 @@
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// capabilityChecker is what the vault module provides under "vault.capabilities": the
+// capabilities a token with exactly these policies would have on a path, and which of
+// the policies grant them. Declared here, not imported, so that neither module imports
+// the other.
+type capabilityChecker interface {
+	CheckCapabilities(ctx context.Context, policies []string, path string) (caps []string, grantedBy []string, err error)
+}
+
+// templateCheck is one template's access to one Vault path, from one task.
+type templateCheck struct {
+	group, task, dest string
+	policies          []string
+	access            vaultAccess
+}
+
+// preflightTemplates checks, before a job is registered (and in its plan), that every
+// Vault path its templates read is granted by the policies of the task's vault block.
+// Nomad itself only finds out when the template runner fails on a client, minutes into
+// a deployment ("Missing: vault.read(...)"); here the job fails before anything is
+// deployed, naming the path, the policies and what they do grant.
+//
+// It returns plan notes, and an error naming every path that is not granted.
+func (m *module) preflightTemplates(ctx context.Context, job *api.Job) ([]string, error) {
+	var checks []templateCheck
+	var notes []string
+	tasks := map[string]bool{}
+	for _, g := range job.TaskGroups {
+		for _, t := range g.Tasks {
+			if t.Vault == nil || len(t.Vault.Policies) == 0 {
+				continue
+			}
+			for _, tm := range t.Templates {
+				dest := deref(tm.DestPath)
+				if tm.EmbeddedTmpl == nil {
+					notes = append(notes, fmt.Sprintf("template %s comes from a file (source = %q): its Vault paths are not checked", dest, deref(tm.SourcePath)))
+					continue
+				}
+				accesses, caveat, err := templateVaultAccesses(*tm.EmbeddedTmpl, deref(tm.LeftDelim), deref(tm.RightDelim), taskEnv(job, g, t))
+				if err != nil {
+					return nil, fmt.Errorf("group %q task %q template %s: %w", *g.Name, t.Name, dest, err)
+				}
+				if caveat != "" {
+					notes = append(notes, fmt.Sprintf("template %s %s", dest, caveat))
+				}
+				for _, a := range accesses {
+					checks = append(checks, templateCheck{group: *g.Name, task: t.Name, dest: dest, policies: t.Vault.Policies, access: a})
+					tasks[*g.Name+"/"+t.Name] = true
+				}
+			}
+		}
+	}
+	if len(checks) == 0 {
+		return notes, nil
+	}
+	// One task is the common case and its notes read best without a prefix.
+	prefix := func(c templateCheck) string {
+		if len(tasks) > 1 {
+			return fmt.Sprintf("group %q task %q: ", c.group, c.task)
+		}
+		return ""
+	}
+
+	checker, _ := m.run.Lookup("vault.capabilities").(capabilityChecker)
+	if checker == nil {
+		why := "no Vault capability checker in this run (the vault module is not loaded)"
+		if m.run.Offline() {
+			why = "offline plan: Vault is not read"
+		}
+		for _, c := range checks {
+			notes = append(notes, fmt.Sprintf("%stemplate %s %s: check skipped (%s)", prefix(c), c.access.verb(), c.access.Path, why))
+		}
+		return notes, nil
+	}
+
+	var denied []string
+	for _, c := range checks {
+		caps, grantedBy, err := checker.CheckCapabilities(ctx, c.policies, c.access.Path)
+		head := fmt.Sprintf("%stemplate %s %s", prefix(c), c.access.verb(), c.access.Path)
+		if err != nil {
+			// Failing open, with a warning: the check is an extra that Nomad does not
+			// have, and a Vault that cannot answer it will be reported by what follows.
+			notes = append(notes, fmt.Sprintf("%s: check skipped (%v)", head, err))
+			m.run.Warn("nomad job %q: %s: the Vault capability check failed: %v", deref(job.ID), head, err)
+			continue
+		}
+		if grants(caps, c.access.Op) {
+			by := strings.Join(grantedBy, ", ")
+			if by == "" {
+				by = fmt.Sprintf("policies %s (capabilities: %s)", bracket(c.policies), bracket(caps))
+			}
+			notes = append(notes, fmt.Sprintf("%s: granted by %s", head, by))
+			continue
+		}
+		denied = append(denied, fmt.Sprintf("%s: not granted by %s (capabilities: %s)", head, bracket(c.policies), bracket(caps)))
+	}
+	if len(denied) > 0 {
+		return notes, errors.New(strings.Join(denied, "; "))
+	}
+	return notes, nil
+}
+
+// taskEnv is the environment Nomad gives a task's templates, as far as it is known
+// before an allocation exists: the task's env and the job's runtime variables.
+func taskEnv(job *api.Job, g *api.TaskGroup, t *api.Task) []string {
+	env := []string{
+		"NOMAD_JOB_ID=" + deref(job.ID),
+		"NOMAD_JOB_NAME=" + deref(job.ID),
+		"NOMAD_GROUP_NAME=" + deref(g.Name),
+		"NOMAD_TASK_NAME=" + t.Name,
+	}
+	if job.Name != nil {
+		env[1] = "NOMAD_JOB_NAME=" + *job.Name
+	}
+	if job.Namespace != nil {
+		env = append(env, "NOMAD_NAMESPACE="+*job.Namespace)
+	}
+	if job.Region != nil {
+		env = append(env, "NOMAD_REGION="+*job.Region)
+	}
+	for _, k := range sortedKeys(t.Env) {
+		env = append(env, k+"="+t.Env[k])
+	}
+	return env
+}
+
+// grants says whether capabilities allow an operation; "deny" overrides everything, as
+// in Vault.
+func grants(caps []string, op string) bool {
+	if slices.Contains(caps, "deny") {
+		return false
+	}
+	if slices.Contains(caps, "root") || slices.Contains(caps, op) {
+		return true
+	}
+	// A write to a path that does not exist yet needs create rather than update.
+	return op == "update" && slices.Contains(caps, "create")
+}
+
+func bracket(ss []string) string {
+	if len(ss) == 0 {
+		return "[]"
+	}
+	return "[" + strings.Join(ss, ", ") + "]"
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

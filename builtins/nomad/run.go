@@ -1,0 +1,386 @@
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/runtime"
+)
+
+// nomad.run(job, wait="healthy", timeout="5m") registers a job and waits for it.
+//
+// Plan, with Nomad reachable: Nomad's own job-plan API (diff=true) decides. A diff of
+// type "None" is Unchanged and nothing is written; otherwise the record carries Nomad's
+// field diff, its allocation annotations ("nomad plan: 1 create") and, for a new job,
+// the job as HCL-like text. Offline (or Nomad unreachable in a plan, with a warning) the
+// job is shown as a create whose results are known after apply.
+//
+// Apply: the same plan fixes the job's modify index, and the register enforces it, so a
+// job that someone changed between our plan and our register is refused ("job changed
+// since plan") instead of silently overwritten. Then it waits for the new version's
+// allocations: wait="healthy" (the deployment succeeds, or every allocation is healthy),
+// "running", or None. A failure lists the failing allocations' task events.
+//
+// Before any of this, in plan and apply, the templates of tasks with a vault block are
+// checked against the tasks' policies (preflight.go).
+//
+// Returns struct(id, version, modify_index, allocations=[...]).
+func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var jobV starlark.Value
+	var waitV starlark.Value = starlark.String("healthy")
+	var timeoutV starlark.Value = starlark.String("5m")
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "job", &jobV, "wait?", &waitV, "timeout?", &timeoutV); err != nil {
+		return nil, err
+	}
+	js, ok := jobV.(*spec[api.Job])
+	if !ok {
+		return nil, fmt.Errorf("%s: job: want a nomad.job value, not %s", fn.Name(), jobV.Type())
+	}
+	w := waitSpec{}
+	switch v := waitV.(type) {
+	case starlark.NoneType:
+	case starlark.String:
+		w.mode = string(v)
+		if w.mode != "healthy" && w.mode != "running" {
+			return nil, fmt.Errorf("%s: wait: %q is not \"healthy\", \"running\" or None", fn.Name(), w.mode)
+		}
+	default:
+		return nil, fmt.Errorf("%s: wait: want \"healthy\", \"running\" or None, not %s", fn.Name(), waitV.Type())
+	}
+	var err error
+	if w.timeout, err = runtime.Duration(timeoutV); err != nil {
+		return nil, fmt.Errorf("%s: timeout: %w", fn.Name(), err)
+	}
+	job := js.v
+	if len(job.TaskGroups) == 0 {
+		return nil, fmt.Errorf("%s: job %q has no groups", fn.Name(), *job.ID)
+	}
+	addr := fmt.Sprintf("nomad job %q", *job.ID)
+	shape := jobShape(job)
+	ctx := m.run.Context()
+
+	notes, err := m.preflightTemplates(ctx, job)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+
+	c, live, err := m.live()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	apply := func(index uint64) func(context.Context) (starlark.Value, error) {
+		return func(ctx context.Context) (starlark.Value, error) {
+			return m.register(ctx, thread, c, js, index, w)
+		}
+	}
+	if !live {
+		return m.run.Effect(thread, runtime.Change{
+			Address: addr, Action: runtime.Create, Summary: shape,
+			Notes:   append(notes, hclNotes(js)...),
+			Planned: plannedResult(m.run, thread, *job.ID),
+			Apply:   func(context.Context) (starlark.Value, error) { return nil, fmt.Errorf("Nomad was not read") },
+		})
+	}
+	ns, region := deref(job.Namespace), deref(job.Region)
+
+	// A job holding values known only after apply cannot be sent to Nomad's plan yet.
+	if len(js.taint.unknowns) > 0 {
+		return m.unplanned(thread, c, js, shape, notes,
+			fmt.Sprintf("not planned with Nomad: the job has values known only after apply (%s)", strings.Join(js.taint.unknowns, ", ")))
+	}
+
+	plan, _, err := c.Jobs().Plan(job, true, writeOptions(ctx, ns, region))
+	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) {
+		// The agent's config changes earlier in this plan (say, the vault block that
+		// enables Vault) are not applied yet, and Nomad judges the job by the config it
+		// runs with: "Vault not enabled but used in the job". Apply will have both.
+		return m.unplanned(thread, c, js, shape, notes,
+			fmt.Sprintf("not planned with Nomad until %s is applied; Nomad said: %s", strings.Join(m.pendingAgent, ", "), oneLine(nomadText(err))))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, nomadError("plan", err))
+	}
+	if plan.Diff == nil || plan.Diff.Type == "None" {
+		current, err := m.currentResult(ctx, c, *job.ID, ns, region)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current})
+	}
+
+	ch := runtime.Change{
+		Address: addr, Action: runtime.Update,
+		Summary: shape + planSummary(plan),
+		Planned: plannedResult(m.run, thread, *job.ID),
+		Apply:   apply(plan.JobModifyIndex),
+	}
+	if plan.Diff.Type == "Added" {
+		ch.Action = runtime.Create
+	} else {
+		ch.Diff = planDiff(plan.Diff, js.taint)
+		notes = append(notes, planAnnotations(plan.Diff)...)
+	}
+	notes = append(notes, placementNotes(plan)...)
+	if ch.Action == runtime.Create {
+		notes = append(notes, hclNotes(js)...)
+	}
+	ch.Notes = notes
+	return m.run.Effect(thread, ch)
+}
+
+// unplanned records a job that Nomad cannot plan yet: a create or an update (by whether
+// the job exists), with why, and results known after apply.
+func (m *module) unplanned(thread *starlark.Thread, c *api.Client, js *spec[api.Job], shape string, notes []string, why string) (starlark.Value, error) {
+	job := js.v
+	addr := fmt.Sprintf("nomad job %q", *job.ID)
+	action := runtime.Create
+	if _, _, err := c.Jobs().Info(*job.ID, queryOptions(m.run.Context(), deref(job.Namespace), deref(job.Region))); err == nil {
+		action = runtime.Update
+	} else if !isNotFound(err) {
+		return nil, fmt.Errorf("%s: %w", addr, nomadError("read job", err))
+	}
+	notes = append(notes, why)
+	if action == runtime.Create {
+		notes = append(notes, hclNotes(js)...)
+	}
+	return m.run.Effect(thread, runtime.Change{
+		Address: addr, Action: action, Summary: shape, Notes: notes,
+		Planned: plannedResult(m.run, thread, *job.ID),
+		Apply:   func(context.Context) (starlark.Value, error) { return nil, errors.New("not planned") },
+	})
+}
+
+type waitSpec struct {
+	mode    string // "healthy", "running" or "" (do not wait)
+	timeout time.Duration
+}
+
+// register is the apply half of nomad.run: register with the index the plan saw, then
+// wait. index 0 means "only if the job does not exist yet", as Nomad defines it.
+func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.Client, js *spec[api.Job], index uint64, w waitSpec) (starlark.Value, error) {
+	job := js.v
+	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	if m.opts.BeforeRegister != nil {
+		if err := m.opts.BeforeRegister(ctx, c, id); err != nil {
+			return nil, fmt.Errorf("test hook: %w", err)
+		}
+	}
+	resp, _, err := c.Jobs().EnforceRegister(job, index, writeOptions(ctx, ns, region))
+	if err != nil {
+		if strings.Contains(err.Error(), "Enforcing job modify index") {
+			return nil, fmt.Errorf("job changed since plan: Nomad refused to register over job modify index %d (%s); run the plan again to see what changed",
+				index, nomadText(err))
+		}
+		return nil, nomadError("register", err)
+	}
+	if w := strings.TrimSpace(resp.Warnings); w != "" {
+		m.run.Warn("nomad job %q: Nomad warns: %s", id, w)
+	}
+	version, err := m.registeredVersion(ctx, c, id, ns, region, resp.JobModifyIndex)
+	if err != nil {
+		return nil, err
+	}
+	if w.mode != "" {
+		if err := m.waitJob(ctx, thread, c, job, version, resp.EvalID, w); err != nil {
+			return nil, err
+		}
+	}
+	allocs, err := versionAllocations(ctx, c, id, ns, region, version)
+	if err != nil {
+		return nil, err
+	}
+	return jobResult(id, version, resp.JobModifyIndex, allocs), nil
+}
+
+// registeredVersion finds the version our register created: the job's current one,
+// unless somebody registered again in the meantime.
+func (m *module) registeredVersion(ctx context.Context, c *api.Client, id, ns, region string, modifyIndex uint64) (uint64, error) {
+	info, _, err := c.Jobs().Info(id, queryOptions(ctx, ns, region))
+	if err != nil {
+		return 0, nomadError("read job after register", err)
+	}
+	if deref(info.JobModifyIndex) == modifyIndex {
+		return deref(info.Version), nil
+	}
+	versions, _, _, err := c.Jobs().Versions(id, false, queryOptions(ctx, ns, region))
+	if err != nil {
+		return 0, nomadError("read job versions", err)
+	}
+	for _, v := range versions {
+		if deref(v.JobModifyIndex) == modifyIndex {
+			return deref(v.Version), nil
+		}
+	}
+	return 0, fmt.Errorf("the job was changed again right after our register (modify index %d is no longer among its versions)", modifyIndex)
+}
+
+// currentResult is nomad.run's result for a job that was already as asked.
+func (m *module) currentResult(ctx context.Context, c *api.Client, id, ns, region string) (starlark.Value, error) {
+	info, _, err := c.Jobs().Info(id, queryOptions(ctx, ns, region))
+	if err != nil {
+		return nil, nomadError("read job", err)
+	}
+	allocs, err := versionAllocations(ctx, c, id, ns, region, deref(info.Version))
+	if err != nil {
+		return nil, err
+	}
+	return jobResult(id, deref(info.Version), deref(info.JobModifyIndex), allocs), nil
+}
+
+func jobResult(id string, version, modifyIndex uint64, allocs []*api.AllocationListStub) starlark.Value {
+	list := make([]starlark.Value, len(allocs))
+	for i, a := range allocs {
+		list[i] = allocValue(a)
+	}
+	return runtime.Struct(starlark.StringDict{
+		"id":           starlark.String(id),
+		"version":      starlark.MakeUint64(version),
+		"modify_index": starlark.MakeUint64(modifyIndex),
+		"allocations":  starlark.NewList(list),
+	})
+}
+
+// plannedResult is the result in a plan: the id is known, the rest only after apply.
+func plannedResult(r *runtime.Run, thread *starlark.Thread, id string) starlark.Value {
+	u := r.Unknown(thread)
+	field := func(name string) starlark.Value { v, _ := u.Attr(name); return v }
+	return runtime.Struct(starlark.StringDict{
+		"id":           starlark.String(id),
+		"version":      field("version"),
+		"modify_index": field("modify_index"),
+		"allocations":  field("allocations"),
+	})
+}
+
+// jobShape is "1 group, 1 task".
+func jobShape(j *api.Job) string {
+	tasks := 0
+	for _, g := range j.TaskGroups {
+		tasks += len(g.Tasks)
+	}
+	return plural(len(j.TaskGroups), "group") + ", " + plural(tasks, "task")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// planSummary is " (nomad plan: 1 create, 1 in-place update)" from the allocation
+// annotations, in the words `nomad job plan` uses.
+func planSummary(p *api.JobPlanResponse) string {
+	if p.Annotations == nil || len(p.Annotations.DesiredTGUpdates) == 0 {
+		return ""
+	}
+	var sum api.DesiredUpdates
+	for _, u := range p.Annotations.DesiredTGUpdates {
+		if u == nil {
+			continue
+		}
+		sum.Place += u.Place
+		sum.DestructiveUpdate += u.DestructiveUpdate
+		sum.InPlaceUpdate += u.InPlaceUpdate
+		sum.Stop += u.Stop
+		sum.Migrate += u.Migrate
+		sum.Canary += u.Canary
+		sum.Preemptions += u.Preemptions
+	}
+	var parts []string
+	for _, kv := range []struct {
+		n    uint64
+		word string
+	}{
+		{sum.Place, "create"}, {sum.DestructiveUpdate, "create/destroy update"}, {sum.InPlaceUpdate, "in-place update"},
+		{sum.Stop, "destroy"}, {sum.Migrate, "migrate"}, {sum.Canary, "canary"}, {sum.Preemptions, "preemption"},
+	} {
+		if kv.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", kv.n, kv.word))
+		}
+	}
+	if len(parts) == 0 {
+		return " (nomad plan: no allocation changes)"
+	}
+	return " (nomad plan: " + strings.Join(parts, ", ") + ")"
+}
+
+// placementNotes say when Nomad's scheduler already knows a group will not be placed
+// (no node with the driver, not enough memory, ...), and pass on Nomad's warnings.
+func placementNotes(p *api.JobPlanResponse) []string {
+	var notes []string
+	for _, g := range sortedKeys(p.FailedTGAllocs) {
+		notes = append(notes, fmt.Sprintf("group %q would not be placed: %s", g, metricText(p.FailedTGAllocs[g])))
+	}
+	if w := strings.TrimSpace(p.Warnings); w != "" {
+		for _, line := range strings.Split(w, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				notes = append(notes, "nomad warning: "+line)
+			}
+		}
+	}
+	return notes
+}
+
+func metricText(m *api.AllocationMetric) string {
+	if m == nil {
+		return "no details"
+	}
+	var parts []string
+	if m.NodesEvaluated == 0 {
+		parts = append(parts, "no eligible nodes in the job's datacenters and node pool")
+	}
+	parts = append(parts, plural(m.NodesEvaluated, "node")+" evaluated")
+	for _, k := range sortedKeys(m.ConstraintFiltered) {
+		parts = append(parts, fmt.Sprintf("constraint %s filtered %d", k, m.ConstraintFiltered[k]))
+	}
+	for _, k := range sortedKeys(m.DimensionExhausted) {
+		parts = append(parts, fmt.Sprintf("%s exhausted on %d", k, m.DimensionExhausted[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// hclNotes is the job as HCL-like text, one note per line, for a job that is created.
+func hclNotes(js *spec[api.Job]) []string {
+	text := strings.TrimSuffix(renderJob(js.v, js.taint), "\n")
+	return strings.Split(text, "\n")
+}
+
+// nomadText is Nomad's own message in an error, without the client's wrapping.
+func nomadText(err error) string {
+	var resp api.UnexpectedResponseError
+	if errors.As(err, &resp) && resp.HasBody() {
+		return resp.Body()
+	}
+	return err.Error()
+}
+
+// oneLine folds Nomad's multi-error text ("1 error occurred:\n\t* Vault not enabled
+// but used in the job\n") into one line for a plan note.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
+		if l == "" || (strings.HasSuffix(l, "occurred:") && strings.Contains(l, "error")) {
+			continue
+		}
+		parts = append(parts, l)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortAllocs(allocs []*api.AllocationListStub) {
+	sort.Slice(allocs, func(i, j int) bool {
+		if allocs[i].Name != allocs[j].Name {
+			return allocs[i].Name < allocs[j].Name
+		}
+		return allocs[i].CreateIndex < allocs[j].CreateIndex
+	})
+}
