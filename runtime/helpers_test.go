@@ -3,7 +3,6 @@ package runtime_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 	"github.com/nvrun/nvrun/stdlib"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // run is the outcome of one Exec, with every output it produced.
 type run struct {
@@ -79,25 +76,4 @@ func exec(t *testing.T, srv *runtimetest.Server, script string, mode runtime.Mod
 		r.errMsg = red.Redact(err.Error())
 	}
 	return r
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from golden file (go test -update to accept):\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
 }

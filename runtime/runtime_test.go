@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvrun/nvrun/internal/golden"
+
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -320,8 +322,8 @@ step("Nothing here")
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	golden(t, "plan.txt", r.plan)
-	golden(t, "plan.json", r.json)
+	golden.Check(t, "plan.txt", r.plan)
+	golden.Check(t, "plan.json", r.json)
 }
 
 func TestDeferRunsAtEndEvenOnError(t *testing.T) {

@@ -40,6 +40,11 @@ func IsUnknown(v starlark.Value) bool {
 	switch v := v.(type) {
 	case *Unknown:
 		return true
+	case starlark.String, starlark.Int, starlark.Bool, starlark.Float, starlark.NoneType, starlark.Bytes, *Secret:
+		// Scalars hold nothing unknown. A string has attributes too (its methods), and
+		// walking them built ~45 builtins per string: a tenth of the CPU of applying a
+		// script of 2,000 resources.
+		return false
 	case *starlark.List:
 		for i := 0; i < v.Len(); i++ {
 			if IsUnknown(v.Index(i)) {

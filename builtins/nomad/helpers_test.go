@@ -3,7 +3,6 @@ package nomad
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/nvrun/nvrun/runtime"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // result is one script run, with every output it produced.
 type result struct {
@@ -102,27 +99,6 @@ func execBuilders(t *testing.T, src string) (starlark.StringDict, error) {
 	pre := starlark.StringDict{"nomad": moduleValue(m)}
 	thread := &starlark.Thread{Name: "test"}
 	return starlark.ExecFile(thread, "main.star", src, pre)
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (go test -update to accept):\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
 }
 
 // provider is a module whose only job is to Provide a value to the others, as the

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nvrun/nvrun/internal/golden"
+
 	"github.com/hashicorp/nomad/api"
 	"go.starlark.net/starlark"
 
@@ -17,7 +19,7 @@ func TestRenderGuideJobs(t *testing.T) {
 	}
 	for _, name := range []string{"db_job", "web_job"} {
 		js := g[name].(*spec[api.Job])
-		golden(t, name+".hcl", renderJob(js.v, js.taint))
+		golden.Check(t, name+".hcl", renderJob(js.v, js.taint))
 	}
 }
 
@@ -39,7 +41,7 @@ job = nomad.job("all", type = "service", datacenters = ["dc1", "dc2"], priority 
     )],
 )
 `)
-	golden(t, "everything.hcl", renderJob(js.v, js.taint))
+	golden.Check(t, "everything.hcl", renderJob(js.v, js.taint))
 }
 
 // captured collects values a script hands to capture(), for tests that need the Go side
