@@ -19,28 +19,28 @@ import (
 
 func TestPlanThenApplyThenUnchanged(t *testing.T) {
 	srv := runtimetest.NewServer()
-	script := writeFiles(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 step("write two keys")
 probe.put("a", "1")
 probe.put("b", "2")
 `})
-	plan := exec(t, srv, script, runtime.Plan, nil)
-	if plan.err != nil {
-		t.Fatal(plan.err)
+	plan := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Plan})
+	if plan.Err != nil {
+		t.Fatal(plan.Err)
 	}
 	if srv.Writes() != 0 {
 		t.Fatalf("plan wrote %d times", srv.Writes())
 	}
-	if s := plan.res.Summary(); s.Create != 2 || s.Unchanged != 0 {
+	if s := plan.Res.Summary(); s.Create != 2 || s.Unchanged != 0 {
 		t.Fatalf("plan summary = %+v, want 2 creates", s)
 	}
-	if !strings.Contains(plan.plan, `+  probe "a"`) || !strings.Contains(plan.plan, "Plan: 2 to create, 0 to update") {
-		t.Fatalf("plan text:\n%s", plan.plan)
+	if !strings.Contains(plan.Plan, `+  probe "a"`) || !strings.Contains(plan.Plan, "Plan: 2 to create, 0 to update") {
+		t.Fatalf("plan text:\n%s", plan.Plan)
 	}
 
-	apply := exec(t, srv, script, runtime.Apply, nil)
-	if apply.err != nil {
-		t.Fatal(apply.err)
+	apply := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply})
+	if apply.Err != nil {
+		t.Fatal(apply.Err)
 	}
 	if srv.Writes() != 2 {
 		t.Fatalf("apply wrote %d times, want 2", srv.Writes())
@@ -48,15 +48,15 @@ probe.put("b", "2")
 	if v, _ := srv.Get("b"); v != "2" {
 		t.Fatalf("b = %q", v)
 	}
-	if !strings.Contains(apply.out, "Step 1  write two keys") || !strings.Contains(apply.out, `probe "a"`) {
-		t.Fatalf("apply progress:\n%s", apply.out)
+	if !strings.Contains(apply.Out, "Step 1  write two keys") || !strings.Contains(apply.Out, `probe "a"`) {
+		t.Fatalf("apply progress:\n%s", apply.Out)
 	}
 
-	again := exec(t, srv, script, runtime.Plan, nil)
-	if s := again.res.Summary(); s.Unchanged != 2 || again.res.Changes() {
+	again := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Plan})
+	if s := again.Res.Summary(); s.Unchanged != 2 || again.Res.Changes() {
 		t.Fatalf("second plan = %+v, want 2 unchanged", s)
 	}
-	exec(t, srv, script, runtime.Apply, nil)
+	exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply})
 	if srv.Writes() != 2 {
 		t.Fatalf("second apply wrote: %d writes total, want still 2", srv.Writes())
 	}
@@ -64,40 +64,40 @@ probe.put("b", "2")
 
 func TestUpdateShowsDiff(t *testing.T) {
 	srv := runtimetest.NewServer()
-	exec(t, srv, writeFiles(t, map[string]string{"main.star": `probe.put("a", "old")`}), runtime.Apply, nil)
-	r := exec(t, srv, writeFiles(t, map[string]string{"main.star": `probe.put("a", "new")`}), runtime.Plan, nil)
-	if !strings.Contains(r.plan, `~ value: "old" -> "new"`) || r.res.Summary().Update != 1 {
-		t.Fatalf("plan:\n%s", r.plan)
+	exec(t, srv, runtimetest.Script(t, map[string]string{"main.star": `probe.put("a", "old")`}), runtimetest.ExecOptions{Mode: runtime.Apply})
+	r := exec(t, srv, runtimetest.Script(t, map[string]string{"main.star": `probe.put("a", "new")`}), runtimetest.ExecOptions{Mode: runtime.Plan})
+	if !strings.Contains(r.Plan, `~ value: "old" -> "new"`) || r.Res.Summary().Update != 1 {
+		t.Fatalf("plan:\n%s", r.Plan)
 	}
 }
 
 func TestUnknownPropagation(t *testing.T) {
 	srv := runtimetest.NewServer()
-	script := writeFiles(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 t = probe.mint("nomad")
 print(t.token)
 print(t.token.inner["k"][0])
 print(t.token + "/suffix")
 probe.put("copy", t.token)
 `})
-	r := exec(t, srv, script, runtime.Plan, func(o *runtime.Options) { o.Offline = true })
-	if r.err != nil {
-		t.Fatal(r.err)
+	r := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Plan, Offline: true})
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	for _, want := range []string{
 		"(known after apply: probe.mint.token, main.star:2)",
 		`(known after apply: probe.mint.token.inner["k"][0], main.star:2)`,
 		"(known after apply: probe.mint.token + …, main.star:2)",
 	} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("print output lacks %q:\n%s", want, r.out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("print output lacks %q:\n%s", want, r.Out)
 		}
 	}
-	if got := r.res.Summary().KnownAfterApply; got != 2 {
+	if got := r.Res.Summary().KnownAfterApply; got != 2 {
 		t.Errorf("known after apply = %d, want 2 (mint, put)", got)
 	}
-	if !strings.Contains(r.plan, "2 known only after apply") {
-		t.Errorf("plan:\n%s", r.plan)
+	if !strings.Contains(r.Plan, "2 known only after apply") {
+		t.Errorf("plan:\n%s", r.Plan)
 	}
 }
 
@@ -110,19 +110,19 @@ func TestBranchingOnUnknownIsFlagged(t *testing.T) {
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := exec(t, runtimetest.NewServer(), writeFiles(t, map[string]string{"main.star": src}), runtime.Plan,
-				func(o *runtime.Options) { o.Offline = true })
-			if r.err != nil {
-				t.Fatal(r.err)
+			r := exec(t, runtimetest.NewServer(), runtimetest.Script(t, map[string]string{"main.star": src}),
+				runtimetest.ExecOptions{Mode: runtime.Plan, Offline: true})
+			if r.Err != nil {
+				t.Fatal(r.Err)
 			}
-			if !r.res.Incomplete {
+			if !r.Res.Incomplete {
 				t.Fatal("plan not marked incomplete")
 			}
-			if !strings.Contains(r.plan, "main.star:2: the script branches on a value known only after apply (probe.get, from main.star:1)") {
-				t.Fatalf("plan lacks the branch warning:\n%s", r.plan)
+			if !strings.Contains(r.Plan, "main.star:2: the script branches on a value known only after apply (probe.get, from main.star:1)") {
+				t.Fatalf("plan lacks the branch warning:\n%s", r.Plan)
 			}
-			if !strings.Contains(r.json, `"incomplete": true`) {
-				t.Fatalf("json lacks incomplete:\n%s", r.json)
+			if !strings.Contains(r.JSON, `"incomplete": true`) {
+				t.Fatalf("json lacks incomplete:\n%s", r.JSON)
 			}
 		})
 	}
@@ -130,7 +130,7 @@ func TestBranchingOnUnknownIsFlagged(t *testing.T) {
 
 func TestSecretCanaryNeverPrinted(t *testing.T) {
 	srv := runtimetest.NewServer()
-	script := writeFiles(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 step("mint")
 t = probe.mint("nomad")
 print(t.token)
@@ -141,18 +141,18 @@ probe.put("pw", var("pw", "hunter2-canary", sensitive = True))
 probe.leak(t.token)
 `})
 	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
-		r := exec(t, srv, script, mode, nil)
-		if mode == runtime.Apply && r.err == nil {
+		r := exec(t, srv, script, runtimetest.ExecOptions{Mode: mode})
+		if mode == runtime.Apply && r.Err == nil {
 			t.Fatal("probe.leak should fail the apply")
 		}
-		all := r.all()
+		all := r.All()
 		for _, canary := range []string{srv.Secret, "hunter2-canary", "Q0FOQVJZLXMzY3IzdC03ZjFkMmE"} {
 			if strings.Contains(all, canary) {
 				t.Fatalf("%s output leaks %q:\n%s", mode, canary, all)
 			}
 		}
-		if mode == runtime.Apply && !strings.Contains(r.errMsg, "bad token "+`"(sensitive)"`) {
-			t.Fatalf("leaked error not redacted in place: %s", r.errMsg)
+		if mode == runtime.Apply && !strings.Contains(r.ErrMsg, "bad token "+`"(sensitive)"`) {
+			t.Fatalf("leaked error not redacted in place: %s", r.ErrMsg)
 		}
 	}
 	// The secret really went to the server: redaction is of output only.
@@ -193,17 +193,17 @@ func TestPreflightBlocksWrites(t *testing.T) {
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
 			srv := runtimetest.NewServer()
-			r := exec(t, srv, writeFiles(t, map[string]string{"main.star": src}), runtime.Apply,
-				func(o *runtime.Options) { o.Vars = []string{"n=notanint"} })
+			r := exec(t, srv, runtimetest.Script(t, map[string]string{"main.star": src}),
+				runtimetest.ExecOptions{Mode: runtime.Apply, Vars: []string{"n=notanint"}})
 			var pre *runtime.PreflightError
-			if !errors.As(r.err, &pre) {
-				t.Fatalf("err = %v, want a preflight error", r.err)
+			if !errors.As(r.Err, &pre) {
+				t.Fatalf("err = %v, want a preflight error", r.Err)
 			}
 			if srv.Writes() != 0 {
 				t.Fatalf("%d writes despite a failing preflight", srv.Writes())
 			}
-			if !strings.Contains(r.errMsg, "main.star:") {
-				t.Fatalf("error lacks file:line: %s", r.errMsg)
+			if !strings.Contains(r.ErrMsg, "main.star:") {
+				t.Fatalf("error lacks file:line: %s", r.ErrMsg)
 			}
 		})
 	}
@@ -212,36 +212,36 @@ func TestPreflightBlocksWrites(t *testing.T) {
 func TestServerFaultMidApplyConverges(t *testing.T) {
 	srv := runtimetest.NewServer()
 	files := map[string]string{"main.star": "step('one')\nprobe.put('a', '1')\nstep('two')\nif var('broken', True):\n    probe.fail('server exploded')\nprobe.put('b', '2')\n"}
-	script := writeFiles(t, files)
-	r := exec(t, srv, script, runtime.Apply, nil)
-	if r.err == nil || !strings.Contains(r.errMsg, "step 2 (two): probe fault: server exploded") {
-		t.Fatalf("err = %q", r.errMsg)
+	script := runtimetest.Script(t, files)
+	r := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply})
+	if r.Err == nil || !strings.Contains(r.ErrMsg, "step 2 (two): probe fault: server exploded") {
+		t.Fatalf("err = %q", r.ErrMsg)
 	}
-	if !strings.Contains(r.errMsg, "main.star:5:") {
-		t.Fatalf("error lacks the backtrace position: %s", r.errMsg)
+	if !strings.Contains(r.ErrMsg, "main.star:5:") {
+		t.Fatalf("error lacks the backtrace position: %s", r.ErrMsg)
 	}
 	if srv.Writes() != 1 {
 		t.Fatalf("writes = %d, want 1 (a only)", srv.Writes())
 	}
-	r = exec(t, srv, script, runtime.Apply, func(o *runtime.Options) { o.Vars = []string{"broken=false"} })
-	if r.err != nil {
-		t.Fatal(r.err)
+	r = exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply, Vars: []string{"broken=false"}})
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	if s := r.res.Summary(); s.Unchanged != 1 || s.Create != 1 {
+	if s := r.Res.Summary(); s.Unchanged != 1 || s.Create != 1 {
 		t.Fatalf("re-run summary %+v, want a unchanged and b created", s)
 	}
 }
 
 func TestRunawayScriptIsStopped(t *testing.T) {
-	r := exec(t, runtimetest.NewServer(), writeFiles(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"}),
-		runtime.Plan, func(o *runtime.Options) { o.MaxSteps = 10000 })
-	if r.err == nil || !strings.Contains(r.errMsg, "exceeded 10000 execution steps") || !strings.Contains(r.errMsg, "main.star:") {
-		t.Fatalf("err = %q", r.errMsg)
+	r := exec(t, runtimetest.NewServer(), runtimetest.Script(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"}),
+		runtimetest.ExecOptions{Mode: runtime.Plan, MaxSteps: 10000})
+	if r.Err == nil || !strings.Contains(r.ErrMsg, "exceeded 10000 execution steps") || !strings.Contains(r.ErrMsg, "main.star:") {
+		t.Fatalf("err = %q", r.ErrMsg)
 	}
 }
 
 func TestCancelStopsScript(t *testing.T) {
-	script := writeFiles(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": "x = 0\nwhile True:\n    x += 1\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := runtime.Exec(ctx, runtime.Options{Script: script, Mode: runtime.Plan, Environ: []string{}}, runtime.NewRedactor())
@@ -282,24 +282,24 @@ func TestLoadRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			script := writeFiles(t, c.files)
+			script := runtimetest.Script(t, c.files)
 			if c.link != "" {
 				if err := os.Symlink(outside, filepath.Join(filepath.Dir(script), c.link)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r := exec(t, runtimetest.NewServer(), script, runtime.Plan, nil)
+			r := exec(t, runtimetest.NewServer(), script, runtimetest.ExecOptions{Mode: runtime.Plan})
 			if c.want == "" {
-				if r.err != nil {
-					t.Fatal(r.err)
+				if r.Err != nil {
+					t.Fatal(r.Err)
 				}
 				return
 			}
-			if r.err == nil || !strings.Contains(r.errMsg, c.want) {
-				t.Fatalf("err = %q, want it to contain %q", r.errMsg, c.want)
+			if r.Err == nil || !strings.Contains(r.ErrMsg, c.want) {
+				t.Fatalf("err = %q, want it to contain %q", r.ErrMsg, c.want)
 			}
-			if !strings.Contains(r.errMsg, ".star:") {
-				t.Fatalf("err lacks file:line: %q", r.errMsg)
+			if !strings.Contains(r.ErrMsg, ".star:") {
+				t.Fatalf("err lacks file:line: %q", r.ErrMsg)
 			}
 		})
 	}
@@ -307,8 +307,8 @@ func TestLoadRules(t *testing.T) {
 
 func TestGoldenPlan(t *testing.T) {
 	srv := runtimetest.NewServer()
-	exec(t, srv, writeFiles(t, map[string]string{"main.star": "probe.put('same', 'x')\nprobe.put('changed', 'old')"}), runtime.Apply, nil)
-	script := writeFiles(t, map[string]string{"main.star": `
+	exec(t, srv, runtimetest.Script(t, map[string]string{"main.star": "probe.put('same', 'x')\nprobe.put('changed', 'old')"}), runtimetest.ExecOptions{Mode: runtime.Apply})
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 step("Create things")
 probe.put("same", "x")
 probe.put("changed", "new")
@@ -318,34 +318,31 @@ t = probe.mint("nomad")
 probe.put("token-copy", t.token)
 step("Nothing here")
 `})
-	r := exec(t, srv, script, runtime.Plan, nil)
-	if r.err != nil {
-		t.Fatal(r.err)
+	r := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Plan})
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	golden.Check(t, "plan.txt", r.plan)
-	golden.Check(t, "plan.json", r.json)
+	golden.Check(t, "plan.txt", r.Plan)
+	golden.Check(t, "plan.json", r.JSON)
 }
 
 func TestDeferRunsAtEndEvenOnError(t *testing.T) {
 	srv := runtimetest.NewServer()
-	script := writeFiles(t, map[string]string{"main.star": "probe.put('a', '1')\nprobe.fail('boom')\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": "probe.put('a', '1')\nprobe.fail('boom')\n"})
 	var ran []string
 	mod := runtime.Module{Name: "cleanup", New: func(r *runtime.Run) (starlark.Value, error) {
 		r.Defer("first", func(context.Context) error { ran = append(ran, "first"); return nil })
 		r.Defer("second", func(context.Context) error { ran = append(ran, "second"); return errors.New("nope") })
 		return starlark.None, nil
 	}}
-	r := exec(t, srv, script, runtime.Apply, func(o *runtime.Options) {
-		o.Modules = append(o.Modules, mod)
-		o.SkipPreflight = true
-	})
-	if r.err == nil {
+	r := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply, Modules: []runtime.Module{mod}, SkipPreflight: true})
+	if r.Err == nil {
 		t.Fatal("want the probe fault")
 	}
 	if strings.Join(ran, ",") != "second,first" {
 		t.Fatalf("deferred ran %v, want second,first", ran)
 	}
-	if !strings.Contains(strings.Join(r.res.Warnings, "\n"), "cleanup second failed: nope") {
-		t.Fatalf("warnings = %v", r.res.Warnings)
+	if !strings.Contains(strings.Join(r.Res.Warnings, "\n"), "cleanup second failed: nope") {
+		t.Fatalf("warnings = %v", r.Res.Warnings)
 	}
 }

@@ -53,24 +53,23 @@ print(repr(s), repr(i), repr(b), repr(f), repr(l), repr(d), repr(n))
 			if c.file != "" {
 				files["vars.json"] = c.file
 			}
-			script := writeFiles(t, files)
-			r := exec(t, runtimetest.NewServer(), script, runtime.Plan, func(o *runtime.Options) {
-				o.Vars, o.Environ = c.vars, c.env
-				if c.file != "" {
-					o.VarFiles = []string{filepath.Join(filepath.Dir(script), "vars.json")}
-				}
-			})
+			script := runtimetest.Script(t, files)
+			o := runtimetest.ExecOptions{Mode: runtime.Plan, Vars: c.vars, Environ: c.env}
+			if c.file != "" {
+				o.VarFiles = []string{filepath.Join(filepath.Dir(script), "vars.json")}
+			}
+			r := exec(t, runtimetest.NewServer(), script, o)
 			if c.wantErr != "" {
-				if r.err == nil || !strings.Contains(r.errMsg, c.wantErr) {
-					t.Fatalf("err = %q, want %q", r.errMsg, c.wantErr)
+				if r.Err == nil || !strings.Contains(r.ErrMsg, c.wantErr) {
+					t.Fatalf("err = %q, want %q", r.ErrMsg, c.wantErr)
 				}
 				return
 			}
-			if r.err != nil {
-				t.Fatal(r.err)
+			if r.Err != nil {
+				t.Fatal(r.Err)
 			}
-			if !strings.Contains(r.out, c.want) {
-				t.Fatalf("printed %q, want it to contain %q", r.out, c.want)
+			if !strings.Contains(r.Out, c.want) {
+				t.Fatalf("printed %q, want it to contain %q", r.Out, c.want)
 			}
 		})
 	}
@@ -85,21 +84,21 @@ func TestVarDeclarationErrors(t *testing.T) {
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := exec(t, runtimetest.NewServer(), writeFiles(t, map[string]string{"main.star": src}), runtime.Plan, nil)
-			if r.err == nil || !strings.Contains(r.errMsg, "main.star:") || !strings.Contains(r.errMsg, "var") {
-				t.Fatalf("err = %q", r.errMsg)
+			r := exec(t, runtimetest.NewServer(), runtimetest.Script(t, map[string]string{"main.star": src}), runtimetest.ExecOptions{Mode: runtime.Plan})
+			if r.Err == nil || !strings.Contains(r.ErrMsg, "main.star:") || !strings.Contains(r.ErrMsg, "var") {
+				t.Fatalf("err = %q", r.ErrMsg)
 			}
 		})
 	}
 }
 
 func TestVarsListed(t *testing.T) {
-	script := writeFiles(t, map[string]string{"main.star": "var('b', 1, doc = 'the b')\nvar('a', 'x')\nvar('pw', 'hunter22', sensitive = True)\n"})
-	r := exec(t, runtimetest.NewServer(), script, runtime.Plan, func(o *runtime.Options) { o.Offline = true })
-	if r.err != nil {
-		t.Fatal(r.err)
+	script := runtimetest.Script(t, map[string]string{"main.star": "var('b', 1, doc = 'the b')\nvar('a', 'x')\nvar('pw', 'hunter22', sensitive = True)\n"})
+	r := exec(t, runtimetest.NewServer(), script, runtimetest.ExecOptions{Mode: runtime.Plan, Offline: true})
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	got := r.res.Vars
+	got := r.Res.Vars
 	if len(got) != 3 || got[0].Name != "b" || got[0].Doc != "the b" || got[1].Name != "a" || got[2].Default != runtime.Redacted {
 		t.Fatalf("vars = %+v", got)
 	}

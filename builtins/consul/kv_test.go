@@ -33,19 +33,19 @@ print("leak", consul.kv_get("nvrun-test/password"))
 	var all strings.Builder
 	for _, s := range steps {
 		rec := &recorder{}
-		r := exec(t, src, s.mode, execOpts{rec: rec}).mustOK(t)
-		all.WriteString(r.all())
+		r := exec(t, src, s.mode, execOpts{rec: rec}).MustOK(t)
+		all.WriteString(r.All())
 		if got := summaryOf(r); got != s.want {
-			t.Errorf("%s: summary %+v, want %+v\n%s", s.name, got, s.want, r.plan)
+			t.Errorf("%s: summary %+v, want %+v\n%s", s.name, got, s.want, r.Plan)
 		}
 		if w := rec.writes(); len(w) != s.writes {
 			t.Errorf("%s: writes %v, want %d", s.name, w, s.writes)
 		}
-		if s.name == "plan" && (!strings.Contains(r.plan, `+ value: "hello"`) || !strings.Contains(r.plan, "+ value: (sensitive)")) {
-			t.Errorf("first plan:\n%s", r.plan)
+		if s.name == "plan" && (!strings.Contains(r.Plan, `+ value: "hello"`) || !strings.Contains(r.Plan, "+ value: (sensitive)")) {
+			t.Errorf("first plan:\n%s", r.Plan)
 		}
-		if s.mode == runtime.Apply && !strings.Contains(r.out, "greeting hello\nmissing None\nsecret (sensitive)\nleak (sensitive)") {
-			t.Errorf("%s: output:\n%s", s.name, r.out)
+		if s.mode == runtime.Apply && !strings.Contains(r.Out, "greeting hello\nmissing None\nsecret (sensitive)\nleak (sensitive)") {
+			t.Errorf("%s: output:\n%s", s.name, r.Out)
 		}
 	}
 	// The value is really stored, and never shown.
@@ -58,13 +58,13 @@ print("leak", consul.kv_get("nvrun-test/password"))
 	}
 
 	// Changing a secret value is an update shown as (sensitive) on both sides.
-	upd := exec(t, `consul.kv_put("nvrun-test/password", var("pw", "x", sensitive = True))`+"\n", runtime.Plan, execOpts{}).mustOK(t)
-	if !strings.Contains(upd.plan, "~ value: (sensitive) -> (sensitive)") {
-		t.Errorf("update of a secret:\n%s", upd.plan)
+	upd := exec(t, `consul.kv_put("nvrun-test/password", var("pw", "x", sensitive = True))`+"\n", runtime.Plan, execOpts{}).MustOK(t)
+	if !strings.Contains(upd.Plan, "~ value: (sensitive) -> (sensitive)") {
+		t.Errorf("update of a secret:\n%s", upd.Plan)
 	}
 	// Changing a plain value shows both.
-	upd = exec(t, `consul.kv_put("nvrun-test/greeting", "bye")`+"\n", runtime.Plan, execOpts{}).mustOK(t)
-	if !strings.Contains(upd.plan, `~ value: "hello" -> "bye"`) {
-		t.Errorf("update of a plain value:\n%s", upd.plan)
+	upd = exec(t, `consul.kv_put("nvrun-test/greeting", "bye")`+"\n", runtime.Plan, execOpts{}).MustOK(t)
+	if !strings.Contains(upd.Plan, `~ value: "hello" -> "bye"`) {
+		t.Errorf("update of a plain value:\n%s", upd.Plan)
 	}
 }

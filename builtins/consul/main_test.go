@@ -1,13 +1,10 @@
 package consul
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // agent is the one real Consul agent this package's tests share.
@@ -85,18 +83,6 @@ func (r *recorder) count() int {
 	return len(r.reqs)
 }
 
-// run is the outcome of one Exec, with every output it produced.
-type run struct {
-	res    *runtime.Result
-	err    error
-	out    string // print() and progress
-	plan   string // plan text, or the apply summary
-	json   string
-	errMsg string
-}
-
-func (r run) all() string { return r.out + r.plan + r.json + r.errMsg }
-
 type execOpts struct {
 	offline bool
 	// skipPreflight lets a test script call len() on results, which an offline
@@ -104,16 +90,12 @@ type execOpts struct {
 	skipPreflight bool
 	env           []string // replaces the default CONSUL_HTTP_ADDR environment
 	rec           *recorder
-	timeout       time.Duration
+	timeout       time.Duration // default a minute
 }
 
 // exec runs src as a script in mode against the shared agent.
-func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) run {
+func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) runtimetest.Result {
 	t.Helper()
-	script := filepath.Join(t.TempDir(), "main.star")
-	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := config{}
 	if o.rec != nil {
 		cfg.wrapTransport = func(base http.RoundTripper) http.RoundTripper { o.rec.base = base; return o.rec }
@@ -125,44 +107,14 @@ func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) run {
 	if o.timeout == 0 {
 		o.timeout = time.Minute
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
-	var out bytes.Buffer
-	red := runtime.NewRedactor()
-	res, err := runtime.Exec(ctx, runtime.Options{
-		Script:  script,
-		Mode:    mode,
-		Offline: o.offline,
-
+	return runtimetest.Exec(t, runtimetest.Script(t, map[string]string{"main.star": src}), runtimetest.ExecOptions{
+		Mode:          mode,
+		Offline:       o.offline,
 		SkipPreflight: o.skipPreflight,
 		Modules:       []runtime.Module{module(cfg)},
 		Environ:       env,
-		Out:           &out,
-	}, red)
-	r := run{res: res, err: err, out: out.String()}
-	if err != nil {
-		r.errMsg = red.Redact(err.Error())
-	}
-	if res != nil {
-		var text, js bytes.Buffer
-		if mode == runtime.Plan {
-			_ = res.WritePlan(red.Writer(&text), runtime.RenderOptions{})
-		} else {
-			_ = res.WriteApplySummary(red.Writer(&text), runtime.RenderOptions{})
-		}
-		_ = res.WriteJSON(red.Writer(&js), r.errMsg)
-		r.plan, r.json = text.String(), js.String()
-	}
-	return r
-}
-
-// mustOK fails the test with every output if the run failed.
-func (r run) mustOK(t *testing.T) run {
-	t.Helper()
-	if r.err != nil {
-		t.Fatalf("run failed: %s\n--- out ---\n%s\n--- plan ---\n%s", r.errMsg, r.out, r.plan)
-	}
-	return r
+		Timeout:       o.timeout,
+	})
 }
 
 // apiClient is a plain client for the tests' own checks of live state.
@@ -214,4 +166,4 @@ func waitStatus(t *testing.T, service, want string) {
 	t.Fatalf("service %s did not become %s within 30s (last %q)", service, want, last)
 }
 
-func summaryOf(r run) runtime.Summary { return r.res.Summary() }
+func summaryOf(r runtimetest.Result) runtime.Summary { return r.Res.Summary() }

@@ -26,7 +26,7 @@ consul.wait("web")
 // An offline plan reads nothing: not one request reaches the agent.
 func TestOfflinePlanReadsNothing(t *testing.T) {
 	rec := &recorder{}
-	r := exec(t, everything, runtime.Plan, execOpts{offline: true, rec: rec}).mustOK(t)
+	r := exec(t, everything, runtime.Plan, execOpts{offline: true, rec: rec}).MustOK(t)
 	if rec.count() != 0 {
 		t.Errorf("offline plan sent %v", rec.reqs)
 	}
@@ -35,12 +35,12 @@ func TestOfflinePlanReadsNothing(t *testing.T) {
 		"srv (known after apply: consul.srv[0].port, main.star:5)",
 		"kv (known after apply: consul.kv_get, main.star:7)",
 	} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Out)
 		}
 	}
 	if s := summaryOf(r); s.Create != 2 || s.Delete != 1 || s.Read != 2 {
-		t.Errorf("summary %+v\n%s", s, r.plan)
+		t.Errorf("summary %+v\n%s", s, r.Plan)
 	}
 }
 
@@ -51,19 +51,19 @@ func TestUnreachableAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{fmt.Sprintf("CONSUL_HTTP_ADDR=http://127.0.0.1:%d", port)}
-	plan := exec(t, everything, runtime.Plan, execOpts{env: env}).mustOK(t)
-	if len(plan.res.Warnings) != 1 || !strings.Contains(plan.res.Warnings[0], "consul is unreachable") ||
-		!strings.Contains(plan.res.Warnings[0], "connection refused") {
-		t.Errorf("want one warning naming the refused connection, got %q", plan.res.Warnings)
+	plan := exec(t, everything, runtime.Plan, execOpts{env: env}).MustOK(t)
+	if len(plan.Res.Warnings) != 1 || !strings.Contains(plan.Res.Warnings[0], "consul is unreachable") ||
+		!strings.Contains(plan.Res.Warnings[0], "connection refused") {
+		t.Errorf("want one warning naming the refused connection, got %q", plan.Res.Warnings)
 	}
-	if !strings.Contains(plan.out, "service (known after apply") {
-		t.Errorf("plan output:\n%s", plan.out)
+	if !strings.Contains(plan.Out, "service (known after apply") {
+		t.Errorf("plan output:\n%s", plan.Out)
 	}
 
 	apply := exec(t, `consul.kv_put("k", "v")`+"\n", runtime.Apply, execOpts{env: env})
-	if apply.err == nil || !strings.Contains(apply.errMsg, fmt.Sprintf("consul at http://127.0.0.1:%d", port)) ||
-		!strings.Contains(apply.errMsg, "connection refused") {
-		t.Errorf("apply against a dead agent: %q", apply.errMsg)
+	if apply.Err == nil || !strings.Contains(apply.ErrMsg, fmt.Sprintf("consul at http://127.0.0.1:%d", port)) ||
+		!strings.Contains(apply.ErrMsg, "connection refused") {
+		t.Errorf("apply against a dead agent: %q", apply.ErrMsg)
 	}
 }
 
@@ -72,7 +72,7 @@ func TestUnreachableAgent(t *testing.T) {
 func TestTokenFromRunEnvironment(t *testing.T) {
 	t.Setenv("CONSUL_HTTP_TOKEN", "ambient-process-token")
 	rec := &recorder{}
-	exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec}).mustOK(t)
+	exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec}).MustOK(t)
 	if len(rec.toks) == 0 || rec.toks[0] != "" {
 		t.Errorf("with no token in the run's environment, sent %q", rec.toks)
 	}
@@ -82,7 +82,7 @@ func TestTokenFromRunEnvironment(t *testing.T) {
 	r := exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec,
 		env: []string{"CONSUL_HTTP_ADDR=" + agent.HTTPAddr, "CONSUL_HTTP_TOKEN=" + token}})
 	// The dev agent has ACLs off, so any token is accepted.
-	r.mustOK(t)
+	r.MustOK(t)
 	if len(rec.toks) == 0 || rec.toks[0] != token {
 		t.Errorf("sent tokens %q, want %q", rec.toks, token)
 	}

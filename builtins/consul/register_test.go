@@ -56,16 +56,16 @@ print("id", id)
 	}
 	for _, s := range steps {
 		rec := &recorder{}
-		r := exec(t, s.src, s.mode, execOpts{rec: rec}).mustOK(t)
+		r := exec(t, s.src, s.mode, execOpts{rec: rec}).MustOK(t)
 		if got := summaryOf(r); got != s.want {
-			t.Errorf("%s: summary %+v, want %+v\n%s%s", s.name, got, s.want, r.out, r.plan)
+			t.Errorf("%s: summary %+v, want %+v\n%s%s", s.name, got, s.want, r.Out, r.Plan)
 		}
 		if w := rec.writes(); len(w) != s.writes {
 			t.Errorf("%s: %d writes %v, want %d", s.name, len(w), w, s.writes)
 		}
-		text := r.plan
+		text := r.Plan
 		if s.mode == runtime.Apply {
-			text = r.out
+			text = r.Out
 		}
 		for _, want := range s.outputs {
 			if !strings.Contains(text, want) {
@@ -92,8 +92,8 @@ func TestRegisterArgumentErrors(t *testing.T) {
 	for _, c := range cases {
 		// Offline: argument errors surface in the preflight, before anything is read.
 		r := exec(t, c.src+"\n", runtime.Plan, execOpts{offline: true})
-		if r.err == nil || !strings.Contains(r.errMsg, c.want) {
-			t.Errorf("%s: error %q, want it to contain %q", c.src, r.errMsg, c.want)
+		if r.Err == nil || !strings.Contains(r.ErrMsg, c.want) {
+			t.Errorf("%s: error %q, want it to contain %q", c.src, r.ErrMsg, c.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 var sixNames = `["John Doe", "Peter Parker", "Clifford Roosevelt", "Bruce Wayne", "Steven Clark", "Mary Jane"]`
@@ -42,14 +43,14 @@ print(r.json()["names"], r.json()["count"], r.json()["ok"], r.headers["content-t
 		t.Run(c.name, func(t *testing.T) {
 			r := exec(t, fmt.Sprintf("URL = %q\n%s\n", s.URL, c.src), runtime.Apply, false)
 			if c.errWant == nil {
-				r.mustOK(t)
-				contains(t, "output", r.out, c.out...)
+				r.MustOK(t)
+				contains(t, "output", r.Out, c.out...)
 				return
 			}
-			if r.err == nil {
-				t.Fatalf("succeeded; output:\n%s", r.out)
+			if r.Err == nil {
+				t.Fatalf("succeeded; output:\n%s", r.Out)
 			}
-			contains(t, "error", r.errMsg, c.errWant...)
+			contains(t, "error", r.ErrMsg, c.errWant...)
 		})
 	}
 }
@@ -75,8 +76,8 @@ func TestRetrySucceedsOnceTheServerAnswers(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	start := time.Now()
-	r := exec(t, fmt.Sprintf(`print(http.get("http://%s/names", contains = %s, retry = "20s").status)`+"\n", addr, sixNames), runtime.Apply, false).mustOK(t)
-	contains(t, "output", r.out, "200", fmt.Sprintf(`… waiting for GET "http://%s/names": dial tcp %s: connect: connection refused`, addr, addr))
+	r := exec(t, fmt.Sprintf(`print(http.get("http://%s/names", contains = %s, retry = "20s").status)`+"\n", addr, sixNames), runtime.Apply, false).MustOK(t)
+	contains(t, "output", r.Out, "200", fmt.Sprintf(`… waiting for GET "http://%s/names": dial tcp %s: connect: connection refused`, addr, addr))
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %s: the backoff is too slow", d)
 	}
@@ -86,10 +87,10 @@ func TestRetryTimesOutWithTheLastAnswer(t *testing.T) {
 	s := newServer(t)
 	start := time.Now()
 	r := exec(t, fmt.Sprintf(`http.get(%q, retry = "2s")`+"\n", s.URL+"/warming"), runtime.Apply, false)
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("succeeded against a 503")
 	}
-	contains(t, "error", r.errMsg, `http GET "`+s.URL+`/warming": not as expected after 2s (`,
+	contains(t, "error", r.ErrMsg, `http GET "`+s.URL+`/warming": not as expected after 2s (`,
 		`attempts); last: status 503 Service Unavailable, want 200; body: "warming up"`)
 	if d := time.Since(start); d < 2*time.Second || d > 8*time.Second {
 		t.Errorf("gave up after %s, want about 2s", d)
@@ -123,29 +124,29 @@ print("query", q.status)
 d = http.delete(%[1]q + "/things", expect = 201)
 `, s.URL)
 
-	offline := exec(t, src, runtime.Plan, true).mustOK(t)
+	offline := exec(t, src, runtime.Plan, true).MustOK(t)
 	if n := s.total(); n != 0 {
 		t.Fatalf("offline plan sent %d requests", n)
 	}
-	if sm := offline.res.Summary(); sm.Read != 1 || sm.Call != 3 || sm.KnownAfterApply != 4 {
+	if sm := offline.Res.Summary(); sm.Read != 1 || sm.Call != 3 || sm.KnownAfterApply != 4 {
 		t.Errorf("offline summary %+v", sm)
 	}
 
-	plan := exec(t, src, runtime.Plan, false).mustOK(t)
+	plan := exec(t, src, runtime.Plan, false).MustOK(t)
 	if s.count("GET /names") != 1 || s.count("POST /things") != 1 || s.count("DELETE /things") != 0 {
 		t.Errorf("plan sent %v, want the GET and the read-only POST only", s.hits)
 	}
-	contains(t, "plan output", plan.out, "get 200", "post (known after apply: http.post.status, main.star:5)", "query 201")
-	contains(t, "plan", plan.plan,
+	contains(t, "plan output", plan.Out, "get 200", "post (known after apply: http.post.status, main.star:5)", "query 201")
+	contains(t, "plan", plan.Plan,
 		`<= http GET "`+s.URL+`/names"`, `expect 200, contains "Mary Jane"`,
 		`!  http POST "`+s.URL+`/things"`, `+ body: {"name":"x"}`, `+ header Content-Type: "application/json"`,
 		"read-only", `!  http DELETE "`+s.URL+`/things"`,
 		"Plan: 0 to create, 0 to update, 0 to delete, 3 to call, 0 unchanged, 1 to read, 2 known only after apply.")
-	if !plan.res.Changes() {
+	if !plan.Res.Changes() {
 		t.Error("a planned POST is a change")
 	}
 
-	exec(t, src, runtime.Apply, false).mustOK(t)
+	exec(t, src, runtime.Apply, false).MustOK(t)
 	if s.count("GET /names") != 2 || s.count("POST /things") != 3 || s.count("DELETE /things") != 1 {
 		t.Errorf("after apply: %v", s.hits)
 	}
@@ -166,18 +167,18 @@ b = http.get("%[1]s/names?t=%%s" %% tok.token)
 c = http.get(%[1]q + "/names", headers = {"Authorization": tok.token})
 print(a.status, b.status, c.status)
 `, s.URL)
-	plan := exec(t, src, runtime.Plan, false).mustOK(t)
+	plan := exec(t, src, runtime.Plan, false).MustOK(t)
 	if n := s.total(); n != 0 {
 		t.Errorf("plan sent %v", s.hits)
 	}
-	if sm := plan.res.Summary(); sm.Read != 3 || sm.KnownAfterApply != 4 {
-		t.Errorf("summary %+v\n%s", sm, plan.plan)
+	if sm := plan.Res.Summary(); sm.Read != 3 || sm.KnownAfterApply != 4 {
+		t.Errorf("summary %+v\n%s", sm, plan.Plan)
 	}
-	contains(t, "plan output", plan.out, "(known after apply: http.get.status, main.star:3)")
-	contains(t, "plan", plan.plan, "<= http GET (known after apply: probe.mint.token")
+	contains(t, "plan output", plan.Out, "(known after apply: http.get.status, main.star:3)")
+	contains(t, "plan", plan.Plan, "<= http GET (known after apply: probe.mint.token")
 
-	apply := exec(t, src, runtime.Apply, false).mustOK(t)
-	contains(t, "apply output", apply.out, "200 200 200")
+	apply := exec(t, src, runtime.Apply, false).MustOK(t)
+	contains(t, "apply output", apply.Out, "200 200 200")
 	if s.count("GET /names") != 3 {
 		t.Errorf("apply sent %v", s.hits)
 	}
@@ -198,17 +199,17 @@ http.get(%[1]q + "/echo", headers = {"Authorization": "Bearer " + token}, expect
 `, s.URL)
 	plan := exec(t, src, runtime.Plan, false, "token="+canary)
 	apply := exec(t, src, runtime.Apply, false, "token="+canary)
-	if apply.err == nil {
+	if apply.Err == nil {
 		t.Fatal("the expect=204 request succeeded")
 	}
-	contains(t, "plan", plan.plan, "+ header Authorization: (sensitive)", `+ header X-Plain: "visible"`,
+	contains(t, "plan", plan.Plan, "+ header Authorization: (sensitive)", `+ header X-Plain: "visible"`,
 		`+ body: {"password":"(sensitive)","user":"me"}`)
 	// "Bearer " + token is registered whole, so even the prefix goes.
-	contains(t, "apply output", apply.out, "you sent: (sensitive)")
-	contains(t, "apply error", apply.errMsg, `status 200 OK, want 204; body: "you sent: (sensitive)"`)
-	for _, r := range []run{plan, apply} {
-		if strings.Contains(r.all(), canary) {
-			t.Errorf("the secret appears in output:\n%s", r.all())
+	contains(t, "apply output", apply.Out, "you sent: (sensitive)")
+	contains(t, "apply error", apply.ErrMsg, `status 200 OK, want 204; body: "you sent: (sensitive)"`)
+	for _, r := range []runtimetest.Result{plan, apply} {
+		if strings.Contains(r.All(), canary) {
+			t.Errorf("the secret appears in output:\n%s", r.All())
 		}
 	}
 	// ...and yet it was sent, by the plan's GETs (reads) and by the apply.
@@ -234,14 +235,14 @@ http.get(%[1]q + "/echo", headers = {"Authorization": "Bearer " + token}, expect
 // apply may be what brings the server up.
 func TestPlanWarnsOnFailingGet(t *testing.T) {
 	s := newServer(t)
-	r := exec(t, fmt.Sprintf(`x = http.get(%q, retry = "1m")`+"\nprint(x.status)\n", s.URL+"/warming"), runtime.Plan, false).mustOK(t)
+	r := exec(t, fmt.Sprintf(`x = http.get(%q, retry = "1m")`+"\nprint(x.status)\n", s.URL+"/warming"), runtime.Plan, false).MustOK(t)
 	if s.count("GET /warming") != 1 {
 		t.Errorf("a plan should try once, not retry: %d attempts", s.count("GET /warming"))
 	}
-	if len(r.res.Warnings) != 1 || !strings.Contains(r.res.Warnings[0], "main.star:1: http GET") ||
-		!strings.Contains(r.res.Warnings[0], "status 503 Service Unavailable") {
-		t.Errorf("warnings %q", r.res.Warnings)
+	if len(r.Res.Warnings) != 1 || !strings.Contains(r.Res.Warnings[0], "main.star:1: http GET") ||
+		!strings.Contains(r.Res.Warnings[0], "status 503 Service Unavailable") {
+		t.Errorf("warnings %q", r.Res.Warnings)
 	}
-	contains(t, "plan", r.plan, "# not as expected when planned: status 503")
-	contains(t, "output", r.out, "(known after apply: http.get.status, main.star:1)")
+	contains(t, "plan", r.Plan, "# not as expected when planned: status 503")
+	contains(t, "output", r.Out, "(known after apply: http.get.status, main.star:1)")
 }

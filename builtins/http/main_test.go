@@ -1,13 +1,9 @@
 package http
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,62 +91,17 @@ func (s *server) total() int {
 	return n
 }
 
-// run is the outcome of one Exec, with every output it produced.
-type run struct {
-	res    *runtime.Result
-	err    error
-	out    string
-	plan   string
-	json   string
-	errMsg string
-}
-
-func (r run) all() string { return r.out + r.plan + r.json + r.errMsg }
-
-func (r run) mustOK(t *testing.T) run {
-	t.Helper()
-	if r.err != nil {
-		t.Fatalf("run failed: %s\n--- out ---\n%s\n--- plan ---\n%s", r.errMsg, r.out, r.plan)
-	}
-	return r
-}
-
 // exec runs src in mode with the http module and the runtime's probe module (whose
 // mint() gives values known only after apply).
-func exec(t *testing.T, src string, mode runtime.Mode, offline bool, vars ...string) run {
+func exec(t *testing.T, src string, mode runtime.Mode, offline bool, vars ...string) runtimetest.Result {
 	t.Helper()
-	script := filepath.Join(t.TempDir(), "main.star")
-	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	red := runtime.NewRedactor()
-	res, err := runtime.Exec(ctx, runtime.Options{
-		Script:  script,
+	return runtimetest.Exec(t, runtimetest.Script(t, map[string]string{"main.star": src}), runtimetest.ExecOptions{
 		Mode:    mode,
 		Offline: offline,
 		Vars:    vars,
 		Modules: []runtime.Module{Module(), runtimetest.Module(runtimetest.NewServer())},
-		Environ: []string{},
-		Out:     &out,
-	}, red)
-	r := run{res: res, err: err, out: out.String()}
-	if err != nil {
-		r.errMsg = red.Redact(err.Error())
-	}
-	if res != nil {
-		var text, js bytes.Buffer
-		if mode == runtime.Plan {
-			_ = res.WritePlan(red.Writer(&text), runtime.RenderOptions{})
-		} else {
-			_ = res.WriteApplySummary(red.Writer(&text), runtime.RenderOptions{})
-		}
-		_ = res.WriteJSON(red.Writer(&js), r.errMsg)
-		r.plan, r.json = text.String(), js.String()
-	}
-	return r
+		Timeout: time.Minute,
+	})
 }
 
 func contains(t *testing.T, what, text string, wants ...string) {

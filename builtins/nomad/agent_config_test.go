@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // agentHCL is a server+client agent config with comments, HCL 1-only syntax (a quoted
@@ -47,7 +48,7 @@ const newToken = "hvs.NEW-server-token-2222"
 // from vault.token.
 func agentScript(t *testing.T, path, onChange string) string {
 	t.Helper()
-	return writeScript(t, map[string]string{"main.star": `
+	return runtimetest.Script(t, map[string]string{"main.star": `
 tok = var("tok", "", sensitive = True)
 ns = var("ns", "")
 res = nomad.agent_config("` + path + `", vault = {
@@ -93,10 +94,10 @@ func TestAgentConfigEditsOnlyTheVaultBlock(t *testing.T) {
 
 	// Plan: the diff, attribute by attribute; the token redacted; nothing written or run.
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan,
+	mustContain(t, "plan", r.Plan,
 		`~  nomad agent_config "`+cfg+`"`, "vault {} block: 6 attributes to change",
 		`~ vault.enabled: false -> true`,
 		`~ vault.address: "http://127.0.0.1:8200" -> "http://vault.service.consul:8200"`,
@@ -106,7 +107,7 @@ func TestAgentConfigEditsOnlyTheVaultBlock(t *testing.T) {
 		`- vault.namespace: "old-ns"`,
 		`~ mode: 0644 -> 0600`,
 		"# then runs: /bin/sh -c echo restarted >> ")
-	mustNotContain(t, "plan", r.all(), newToken)
+	mustNotContain(t, "plan", r.All(), newToken)
 	if b, _ := os.ReadFile(cfg); string(b) != agentHCL {
 		t.Fatal("plan changed the file")
 	}
@@ -117,10 +118,10 @@ func TestAgentConfigEditsOnlyTheVaultBlock(t *testing.T) {
 	// Apply: only the vault block changes; 0600; on_change runs once.
 	before := inode(t, cfg)
 	r = runScript(t, script, runConfig{mode: runtime.Apply, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "output", r.out, "changed: True")
+	mustContain(t, "output", r.Out, "changed: True")
 	got, _ := os.ReadFile(cfg)
 	start := strings.Index(agentHCL, "vault {")
 	end := strings.Index(agentHCL, "telemetry {")
@@ -157,18 +158,18 @@ func TestAgentConfigEditsOnlyTheVaultBlock(t *testing.T) {
 	if b, _ := os.ReadFile(marker); string(b) != "restarted\n" {
 		t.Errorf("on_change ran %q", b)
 	}
-	mustNotContain(t, "apply output", r.all(), newToken)
+	mustNotContain(t, "apply output", r.All(), newToken)
 
 	// Again: Unchanged, the file untouched, on_change not run.
 	after := inode(t, cfg)
 	r = runScript(t, script, runConfig{mode: runtime.Apply, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	if s := r.res.Summary(); s.Unchanged != 1 || s.Update+s.Create != 0 {
+	if s := r.Res.Summary(); s.Unchanged != 1 || s.Update+s.Create != 0 {
 		t.Errorf("second apply: %+v", s)
 	}
-	mustContain(t, "output", r.out, "changed: False")
+	mustContain(t, "output", r.Out, "changed: False")
 	if inode(t, cfg) != after {
 		t.Error("an unchanged config was rewritten")
 	}
@@ -178,11 +179,11 @@ func TestAgentConfigEditsOnlyTheVaultBlock(t *testing.T) {
 
 	// A new token: the diff says so without showing either.
 	r = runScript(t, script, runConfig{mode: runtime.Plan, vars: []string{"tok=" + oldToken}})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan, "~ vault.token: (sensitive) -> (sensitive)")
-	mustNotContain(t, "plan", r.all(), newToken, oldToken)
+	mustContain(t, "plan", r.Plan, "~ vault.token: (sensitive) -> (sensitive)")
+	mustNotContain(t, "plan", r.All(), newToken, oldToken)
 }
 
 func TestAgentConfigCreatesFile(t *testing.T) {
@@ -194,13 +195,13 @@ func TestAgentConfigCreatesFile(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "nomad.d", "nomad.hcl")
 			script := agentScript(t, cfg, "")
 			r := runScript(t, script, runConfig{mode: runtime.Plan, vars: []string{"tok=" + tc.tok}})
-			if r.err != nil {
-				t.Fatal(r.errMsg)
+			if r.Err != nil {
+				t.Fatal(r.ErrMsg)
 			}
-			mustContain(t, "plan", r.plan, `+  nomad agent_config "`+cfg+`"`, "new file, vault {} block with ")
+			mustContain(t, "plan", r.Plan, `+  nomad agent_config "`+cfg+`"`, "new file, vault {} block with ")
 			r = runScript(t, script, runConfig{mode: runtime.Apply, vars: []string{"tok=" + tc.tok}})
-			if r.err != nil {
-				t.Fatal(r.errMsg)
+			if r.Err != nil {
+				t.Fatal(r.ErrMsg)
 			}
 			got, _ := os.ReadFile(cfg)
 			want := "vault {\n  enabled          = true\n  address          = \"http://vault.service.consul:8200\"\n  task_token_ttl   = \"1h\"\n  create_from_role = \"nomad-cluster\"\n"
@@ -233,13 +234,13 @@ func TestAgentConfigAppendsBlock(t *testing.T) {
 	}
 	script := agentScript(t, link, "")
 	r := runScript(t, script, runConfig{mode: runtime.Plan, vars: []string{"tok="}})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan, "new vault {} block with 4 attributes")
-	mustNotContain(t, "plan", r.plan, "mode")
-	if r = runScript(t, script, runConfig{mode: runtime.Apply, vars: []string{"tok="}}); r.err != nil {
-		t.Fatal(r.errMsg)
+	mustContain(t, "plan", r.Plan, "new vault {} block with 4 attributes")
+	mustNotContain(t, "plan", r.Plan, "mode")
+	if r = runScript(t, script, runConfig{mode: runtime.Apply, vars: []string{"tok="}}); r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
 	got, _ := os.ReadFile(cfg)
 	if !strings.HasPrefix(string(got), orig+"\n\nvault {\n") {
@@ -259,11 +260,11 @@ func TestAgentConfigOnChangeFailure(t *testing.T) {
 	// redacted.
 	script := agentScript(t, cfg, `, on_change = ["/bin/sh", "-c", "cat `+cfg+`; echo restart failed >&2; exit 3"]`)
 	r := runScript(t, script, runConfig{mode: runtime.Apply, vars: []string{"tok=" + newToken}})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("no error")
 	}
-	mustContain(t, "error", r.errMsg, "was written, but on_change", "/bin/sh -c cat", "exit status 3", "restart failed", "token            = \"(sensitive)\"")
-	mustNotContain(t, "output", r.all(), newToken)
+	mustContain(t, "error", r.ErrMsg, "was written, but on_change", "/bin/sh -c cat", "exit status 3", "restart failed", "token            = \"(sensitive)\"")
+	mustNotContain(t, "output", r.All(), newToken)
 }
 
 func TestAgentConfigErrors(t *testing.T) {
@@ -274,25 +275,25 @@ func TestAgentConfigErrors(t *testing.T) {
 		{`nomad.agent_config("` + cfg + `", vault = {}, on_change = [])`, `on_change: give a command`},
 		{`nomad.agent_config("x.json", vault = {})`, `JSON agent configs are not supported`},
 	} {
-		r := runScript(t, writeScript(t, map[string]string{"main.star": tc.src}), runConfig{mode: runtime.Plan, offline: true})
-		if r.err == nil || !strings.Contains(r.errMsg, tc.want) {
-			t.Errorf("%s: error %q, want %q", tc.src, r.errMsg, tc.want)
+		r := runScript(t, runtimetest.Script(t, map[string]string{"main.star": tc.src}), runConfig{mode: runtime.Plan, offline: true})
+		if r.Err == nil || !strings.Contains(r.ErrMsg, tc.want) {
+			t.Errorf("%s: error %q, want %q", tc.src, r.ErrMsg, tc.want)
 		}
 	}
 	// Two vault blocks are ambiguous.
 	if err := os.WriteFile(cfg, []byte("vault {\n}\nvault {\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := runScript(t, writeScript(t, map[string]string{"main.star": `nomad.agent_config_read("` + cfg + `")`}), runConfig{mode: runtime.Plan, offline: true})
-	if r.err == nil || !strings.Contains(r.errMsg, "a second top-level vault block") {
-		t.Errorf("error %q", r.errMsg)
+	r := runScript(t, runtimetest.Script(t, map[string]string{"main.star": `nomad.agent_config_read("` + cfg + `")`}), runConfig{mode: runtime.Plan, offline: true})
+	if r.Err == nil || !strings.Contains(r.ErrMsg, "a second top-level vault block") {
+		t.Errorf("error %q", r.ErrMsg)
 	}
 }
 
 func TestAgentConfigRead(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "nomad.hcl")
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 tok = var("tok", "", sensitive = True)
 cur = nomad.agent_config_read("` + cfg + `")
 print("enabled:", cur.enabled, "address:", cur.address, "ttl:", cur.task_token_ttl, "role:", cur.create_from_role, "ns:", cur.namespace)
@@ -302,28 +303,28 @@ print("extra:", getattr(cur, "tls_skip_verify", "-"))
 	vars := []string{"tok=" + newToken}
 
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "missing file", r.out, "enabled: None address: None ttl: None role: None ns: None", "token: None NoneType same: None", "extra: -")
+	mustContain(t, "missing file", r.Out, "enabled: None address: None ttl: None role: None ns: None", "token: None NoneType same: None", "extra: -")
 
 	if err := os.WriteFile(cfg, []byte(agentHCL), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r = runScript(t, agentScript(t, cfg, ""), runConfig{mode: runtime.Apply, vars: vars}); r.err != nil {
-		t.Fatal(r.errMsg)
+	if r = runScript(t, agentScript(t, cfg, ""), runConfig{mode: runtime.Apply, vars: vars}); r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
 	if err := os.WriteFile(cfg, []byte(strings.Replace(mustRead(t, cfg), "vault {", "vault {\n  tls_skip_verify = true", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r = runScript(t, script, runConfig{mode: runtime.Plan, offline: true, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "round trip", r.out,
+	mustContain(t, "round trip", r.Out,
 		`enabled: True address: http://vault.service.consul:8200 ttl: 1h role: nomad-cluster ns: None`,
 		"token: (sensitive) secret same: True", "extra: True")
-	mustNotContain(t, "output", r.all(), newToken)
+	mustNotContain(t, "output", r.All(), newToken)
 }
 
 func mustRead(t *testing.T, p string) string {
@@ -341,14 +342,14 @@ func TestAgentConfigUnknownToken(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("vault {\n  token = \""+oldToken+"\"\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 minted = nomad.status("anything")  # offline: unknown, as a token minted in this run would be
 nomad.agent_config("` + cfg + `", vault = {"token": minted})
 `})
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan, "~ vault.token: (sensitive) -> (known after apply)")
-	mustNotContain(t, "plan", r.all(), oldToken)
+	mustContain(t, "plan", r.Plan, "~ vault.token: (sensitive) -> (known after apply)")
+	mustNotContain(t, "plan", r.All(), oldToken)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nvrun/nvrun/builtins/nomad/nomadtest"
 	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // startDouble starts the Nomad API double with a temp agent config (no vault block).
@@ -63,26 +64,26 @@ func doubleEnv(srv *nomadtest.Server) []string {
 func TestRunAgainstDouble(t *testing.T) {
 	start := time.Now()
 	srv := startDouble(t, "", "")
-	script := writeScript(t, map[string]string{"main.star": sleeperJob})
+	script := runtimetest.Script(t, map[string]string{"main.star": sleeperJob})
 	env := doubleEnv(srv)
 	fast := Options{PollInterval: 100 * time.Millisecond}
 
 	// A new job: the plan is Nomad's ("1 create"), with the job as HCL.
 	r := runScript(t, script, runConfig{mode: runtime.Plan, env: env})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan, `+  nomad job "sleeper"`, "1 group, 1 task (nomad plan: 1 create)", `# job "sleeper" {`, `PGPORT = "5432"`)
+	mustContain(t, "plan", r.Plan, `+  nomad job "sleeper"`, "1 group, 1 task (nomad plan: 1 create)", `# job "sleeper" {`, `PGPORT = "5432"`)
 	if n := srv.Registrations("sleeper"); n != 0 {
 		t.Fatalf("plan registered %d times", n)
 	}
 
 	// Apply: registered once, waited until healthy.
 	r = runScript(t, script, runConfig{mode: runtime.Apply, env: env, opts: fast})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "apply", r.out, "result: sleeper 0 1 [\"running\"]")
+	mustContain(t, "apply", r.Out, "result: sleeper 0 1 [\"running\"]")
 	if n := srv.Registrations("sleeper"); n != 1 {
 		t.Fatalf("registrations = %d, want 1", n)
 	}
@@ -90,14 +91,14 @@ func TestRunAgainstDouble(t *testing.T) {
 	// Unchanged: plan and apply write nothing.
 	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
 		r = runScript(t, script, runConfig{mode: mode, env: env, opts: fast})
-		if r.err != nil {
-			t.Fatal(r.errMsg)
+		if r.Err != nil {
+			t.Fatal(r.ErrMsg)
 		}
-		if s := r.res.Summary(); s.Unchanged != 1 || s.Create+s.Update != 0 {
-			t.Errorf("%s of an unchanged job: %+v\n%s", mode, s, r.plan)
+		if s := r.Res.Summary(); s.Unchanged != 1 || s.Create+s.Update != 0 {
+			t.Errorf("%s of an unchanged job: %+v\n%s", mode, s, r.Plan)
 		}
 	}
-	mustContain(t, "unchanged apply", r.out, "result: sleeper 0 1")
+	mustContain(t, "unchanged apply", r.Out, "result: sleeper 0 1")
 	if n := srv.Registrations("sleeper"); n != 1 {
 		t.Fatalf("an unchanged job was registered again: %d registrations", n)
 	}
@@ -105,15 +106,15 @@ func TestRunAgainstDouble(t *testing.T) {
 	// Changed: Nomad's diff, flattened; apply makes version 1.
 	vars := []string{"pgport=5433"}
 	r = runScript(t, script, runConfig{mode: runtime.Plan, env: env, vars: vars})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan, `~  nomad job "sleeper"`, `~ group "db" task "server" env[PGPORT]: "5432" -> "5433"`, "(nomad plan: 1 create/destroy update)")
+	mustContain(t, "plan", r.Plan, `~  nomad job "sleeper"`, `~ group "db" task "server" env[PGPORT]: "5432" -> "5433"`, "(nomad plan: 1 create/destroy update)")
 	r = runScript(t, script, runConfig{mode: runtime.Apply, env: env, vars: vars, opts: fast})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "apply", r.out, "result: sleeper 1 1 [\"running\"]")
+	mustContain(t, "apply", r.Out, "result: sleeper 1 1 [\"running\"]")
 	if n := srv.Registrations("sleeper"); n != 2 {
 		t.Fatalf("registrations = %d, want 2", n)
 	}
@@ -124,11 +125,11 @@ func TestRunAgainstDouble(t *testing.T) {
 // enforces the plan's modify index, is refused, and nothing of ours is written.
 func TestRunRefusesJobChangedSincePlan(t *testing.T) {
 	srv := startDouble(t, "", "")
-	script := writeScript(t, map[string]string{"main.star": sleeperJob})
+	script := runtimetest.Script(t, map[string]string{"main.star": sleeperJob})
 	env := doubleEnv(srv)
 	fast := Options{PollInterval: 100 * time.Millisecond}
-	if r := runScript(t, script, runConfig{mode: runtime.Apply, env: env, opts: fast, vars: []string{"wait=running"}}); r.err != nil {
-		t.Fatal(r.errMsg)
+	if r := runScript(t, script, runConfig{mode: runtime.Apply, env: env, opts: fast, vars: []string{"wait=running"}}); r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
 	meddle := Options{PollInterval: 100 * time.Millisecond, BeforeRegister: func(ctx context.Context, c *api.Client, id string) error {
 		job, _, err := c.Jobs().Info(id, nil)
@@ -140,15 +141,15 @@ func TestRunRefusesJobChangedSincePlan(t *testing.T) {
 		return err
 	}}
 	r := runScript(t, script, runConfig{mode: runtime.Apply, env: env, opts: meddle, vars: []string{"pgport=6000"}})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("the register was not refused")
 	}
-	mustContain(t, "error", r.errMsg, `nomad job "sleeper": job changed since plan: Nomad refused to register over job modify index`)
+	mustContain(t, "error", r.ErrMsg, `nomad job "sleeper": job changed since plan: Nomad refused to register over job modify index`)
 	if n := srv.Registrations("sleeper"); n != 2 { // ours, then the meddler's
 		t.Errorf("registrations = %d, want 2", n)
 	}
 	// A new job that appears between plan and register is refused the same way.
-	script2 := writeScript(t, map[string]string{"main.star": strings.Replace(sleeperJob, `"sleeper"`, `"fresh"`, 1)})
+	script2 := runtimetest.Script(t, map[string]string{"main.star": strings.Replace(sleeperJob, `"sleeper"`, `"fresh"`, 1)})
 	race := Options{BeforeRegister: func(ctx context.Context, c *api.Client, id string) error {
 		job, _, err := c.Jobs().Info("sleeper", nil)
 		if err != nil {
@@ -159,32 +160,32 @@ func TestRunRefusesJobChangedSincePlan(t *testing.T) {
 		return err
 	}}
 	r = runScript(t, script2, runConfig{mode: runtime.Apply, env: env, opts: race})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("the register of a job created meanwhile was not refused")
 	}
-	mustContain(t, "error", r.errMsg, "job changed since plan")
+	mustContain(t, "error", r.ErrMsg, "job changed since plan")
 }
 
 // A task that fails: the error carries the allocation's task events.
 func TestRunShowsFailingTaskEvents(t *testing.T) {
 	srv := startDouble(t, "", "")
-	script := writeScript(t, map[string]string{"main.star": sleeperJob})
+	script := runtimetest.Script(t, map[string]string{"main.star": sleeperJob})
 	r := runScript(t, script, runConfig{mode: runtime.Apply, env: doubleEnv(srv), opts: Options{PollInterval: 100 * time.Millisecond},
 		vars: []string{"cmd=/bin/sh", `args=["-c", "echo boom >&2; exit 3"]`}})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("no error")
 	}
-	mustContain(t, "error", r.errMsg, `nomad job "sleeper"`, "(group \"db\") failed", `task "server" (dead, failed)`, "Exit Code: 3")
+	mustContain(t, "error", r.ErrMsg, `nomad job "sleeper"`, "(group \"db\") failed", `task "server" (dead, failed)`, "Exit Code: 3")
 }
 
 func TestStopStatusAllocations(t *testing.T) {
 	srv := startDouble(t, "", "")
 	env := doubleEnv(srv)
 	fast := Options{PollInterval: 100 * time.Millisecond}
-	if r := runScript(t, writeScript(t, map[string]string{"main.star": sleeperJob}), runConfig{mode: runtime.Apply, env: env, opts: fast, vars: []string{"wait=running"}}); r.err != nil {
-		t.Fatal(r.errMsg)
+	if r := runScript(t, runtimetest.Script(t, map[string]string{"main.star": sleeperJob}), runConfig{mode: runtime.Apply, env: env, opts: fast, vars: []string{"wait=running"}}); r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 s = nomad.status("sleeper")
 print("status:", s.id, s.type, s.version, s.stop, s.groups["db"].count)
 print("missing:", nomad.status("nope"), nomad.allocations("nope"))
@@ -194,25 +195,25 @@ nomad.stop("sleeper")
 nomad.stop("nope")
 `})
 	r := runScript(t, script, runConfig{mode: runtime.Plan, env: env})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.out, "status: sleeper service 0 False 1", "missing: None []", `allocs: 1 db 0 running ["Received"]`)
-	mustContain(t, "plan", r.plan, `-  nomad job "sleeper"`, `- status: "running" (version 0)`, `=  nomad job "nope"`)
+	mustContain(t, "plan", r.Out, "status: sleeper service 0 False 1", "missing: None []", `allocs: 1 db 0 running ["Received"]`)
+	mustContain(t, "plan", r.Plan, `-  nomad job "sleeper"`, `- status: "running" (version 0)`, `=  nomad job "nope"`)
 	r = runScript(t, script, runConfig{mode: runtime.Apply, env: env})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	r = runScript(t, writeScript(t, map[string]string{"main.star": `nomad.stop("sleeper")
+	r = runScript(t, runtimetest.Script(t, map[string]string{"main.star": `nomad.stop("sleeper")
 nomad.stop("sleeper", purge = True)
 print(nomad.status("sleeper"))`}), runConfig{mode: runtime.Apply, env: env})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	if s := r.res.Summary(); s.Unchanged != 1 || s.Delete != 1 {
+	if s := r.Res.Summary(); s.Unchanged != 1 || s.Delete != 1 {
 		t.Errorf("summary %+v", s)
 	}
-	mustContain(t, "output", r.out, "None")
+	mustContain(t, "output", r.Out, "None")
 }
 
 // The guide's own jobs (docker, as in the guide) pass the double's strict validation
@@ -234,14 +235,14 @@ func TestGuideJobsPlanInDouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	script := writeScript(t, map[string]string{"main.star": guideVars + guideJobs + "\nnomad.run(db_job)\nnomad.run(web_job)\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": guideVars + guideJobs + "\nnomad.run(db_job)\nnomad.run(web_job)\n"})
 	r := runScript(t, script, runConfig{mode: runtime.Plan, env: doubleEnv(srv)})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	mustContain(t, "plan", r.plan,
+	mustContain(t, "plan", r.Plan,
 		`+  nomad job "postgres-nomad-demo"                1 group, 1 task (nomad plan: 1 create)`,
 		`+  nomad job "nomad-vault-demo"                   1 group, 1 task (nomad plan: 1 create)`,
 		"# template reads database/creds/accessdb: check skipped")
-	mustNotContain(t, "plan", r.plan, "would not be placed", "nomad warning")
+	mustNotContain(t, "plan", r.Plan, "would not be placed", "nomad warning")
 }

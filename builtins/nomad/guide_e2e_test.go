@@ -1,8 +1,7 @@
 package nomad_test
 
 import (
-	"bytes"
-	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/nvrun/nvrun/builtins/nomad/nomadtest"
 	"github.com/nvrun/nvrun/builtins/vault"
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // The guide's steps 6, 7 and 14 as the report hands them out, with raw_exec instead of
@@ -106,33 +106,21 @@ path "kv/missing" { capabilities = ["read"] }`))
 	return vaultFixture{addr: addr, root: root, c: c}
 }
 
+// execGuide runs script with the vault module and a fast-polling nomad module. It
+// returns the progress followed by the plan (or apply summary), and the error as the
+// CLI prints it, redacted: what a user would see.
 func execGuide(t *testing.T, script string, mode runtime.Mode, env, vars []string) (*runtime.Result, string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	red := runtime.NewRedactor()
-	res, err := runtime.Exec(context.Background(), runtime.Options{
-		Script: script, Mode: mode, Out: &out, Environ: env, Vars: vars,
+	r := runtimetest.Exec(t, script, runtimetest.ExecOptions{
+		Mode: mode, Environ: env, Vars: vars,
 		Modules: []runtime.Module{vault.Module(vault.Config{}), nomad.ModuleWith(nomad.Options{PollInterval: 100 * time.Millisecond})},
-	}, red)
-	text := out.String()
-	if res != nil {
-		var plan bytes.Buffer
-		if mode == runtime.Plan {
-			_ = res.WritePlan(red.Writer(&plan), runtime.RenderOptions{})
-		} else {
-			_ = res.WriteApplySummary(red.Writer(&plan), runtime.RenderOptions{})
-		}
-		text += plan.String()
+	})
+	var err error
+	if r.Err != nil {
+		err = errors.New(r.ErrMsg)
 	}
-	if err != nil {
-		err = &redactedErr{red.Redact(err.Error())}
-	}
-	return res, text, err
+	return r.Res, r.Out + r.Plan, err
 }
-
-type redactedErr struct{ msg string }
-
-func (e *redactedErr) Error() string { return e.msg }
 
 func TestGuideStepsAgainstVaultAndDouble(t *testing.T) {
 	start := time.Now()

@@ -1,29 +1,14 @@
 package nomad
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
-
-// result is one script run, with every output it produced.
-type result struct {
-	res    *runtime.Result
-	err    error
-	out    string // print() and apply progress
-	plan   string // the rendered plan (plan mode) or apply summary
-	json   string
-	errMsg string // the error as the CLI would print it (redacted)
-}
-
-func (r result) all() string { return r.out + r.plan + r.json + r.errMsg }
 
 // runConfig is what a test varies about a run.
 type runConfig struct {
@@ -35,60 +20,19 @@ type runConfig struct {
 	opts    Options
 }
 
-// writeScript writes main.star (and any other files) into a fresh dir.
-func writeScript(t *testing.T, files map[string]string) string {
+// runScript runs script (see runtimetest.Script) with cfg.modules and then the nomad
+// module built from cfg.opts. It skips the offline preflight: the scripts here call len()
+// on results, which that preflight cannot answer (they are Unknowns there).
+func runScript(t *testing.T, script string, cfg runConfig) runtimetest.Result {
 	t.Helper()
-	dir := t.TempDir()
-	for name, src := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "main.star")
-}
-
-func runScript(t *testing.T, script string, cfg runConfig) result {
-	t.Helper()
-	var out bytes.Buffer
-	red := runtime.NewRedactor()
-	env := cfg.env
-	if env == nil {
-		env = []string{}
-	}
-	opts := runtime.Options{
-		Script:        script,
+	return runtimetest.Exec(t, script, runtimetest.ExecOptions{
 		Mode:          cfg.mode,
 		Offline:       cfg.offline,
 		SkipPreflight: true,
 		Vars:          cfg.vars,
 		Modules:       append(append([]runtime.Module{}, cfg.modules...), ModuleWith(cfg.opts)),
-		Out:           &out,
-		Environ:       env,
-	}
-	res, err := runtime.Exec(context.Background(), opts, red)
-	r := result{res: res, err: err, out: out.String()}
-	if res != nil {
-		var plan, js bytes.Buffer
-		if cfg.mode == runtime.Plan {
-			_ = res.WritePlan(red.Writer(&plan), runtime.RenderOptions{})
-		} else {
-			_ = res.WriteApplySummary(red.Writer(&plan), runtime.RenderOptions{})
-		}
-		msg := ""
-		if err != nil {
-			msg = red.Redact(err.Error())
-		}
-		_ = res.WriteJSON(red.Writer(&js), msg)
-		r.plan, r.json = plan.String(), js.String()
-	}
-	if err != nil {
-		r.errMsg = red.Redact(err.Error())
-	}
-	return r
+		Environ:       cfg.env,
+	})
 }
 
 // execBuilders runs Starlark that only builds specs (no Run needed) and returns its

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nvrun/nvrun/internal/golden"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 
 	"github.com/hashicorp/nomad/api"
 	"go.starlark.net/starlark"
@@ -59,7 +60,7 @@ func (c *captured) module() runtime.Module {
 
 func TestRenderRedactsSecrets(t *testing.T) {
 	const canary = "CANARY-pg-pass-91x7"
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 pw = var("pw", "` + canary + `", sensitive = True)
 job = nomad.job("j", groups = [nomad.group("g", tasks = [nomad.task("t", driver = "docker",
     env = {"PGPASSWORD": pw, "PGUSER": "app"},
@@ -70,8 +71,8 @@ print(job.hcl)
 `})
 	c := &captured{}
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true, modules: []runtime.Module{c.module()}})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
 	js := c.vals[0].(*spec[api.Job])
 	text := renderJob(js.v, js.taint)
@@ -81,8 +82,8 @@ print(job.hcl)
 	if js.v.TaskGroups[0].Tasks[0].Env["PGPASSWORD"] != canary {
 		t.Error("the api job lost the secret's value")
 	}
-	mustNotContain(t, "output", r.all(), canary)
-	if !strings.Contains(r.out, "PGPASSWORD = (sensitive)") {
-		t.Errorf("job.hcl not printed:\n%s", r.out)
+	mustNotContain(t, "output", r.All(), canary)
+	if !strings.Contains(r.Out, "PGPASSWORD = (sensitive)") {
+		t.Errorf("job.hcl not printed:\n%s", r.Out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 func buildJob(t *testing.T, src string) *spec[api.Job] {
@@ -202,12 +203,12 @@ func TestSpecErrors(t *testing.T) {
 
 // TestSpecErrorPosition: the error of a misspelled field carries the script's file:line.
 func TestSpecErrorPosition(t *testing.T) {
-	script := writeScript(t, map[string]string{"main.star": "t = nomad.task(\"t\",\n    driver = \"docker\",\n    evn = {})\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": "t = nomad.task(\"t\",\n    driver = \"docker\",\n    evn = {})\n"})
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("no error")
 	}
-	mustContain(t, "error", r.errMsg, "main.star:1", `unknown field "evn" (did you mean "env"?)`)
+	mustContain(t, "error", r.ErrMsg, "main.star:1", `unknown field "evn" (did you mean "env"?)`)
 }
 
 func TestFormatDuration(t *testing.T) {

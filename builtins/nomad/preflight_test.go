@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // fakeChecker answers from a table: policy -> path -> capabilities.
@@ -63,7 +64,7 @@ func closedAddr(t *testing.T) string {
 }
 
 func TestPreflightTemplates(t *testing.T) {
-	script := writeScript(t, map[string]string{"main.star": guideVars + guideJobs + "\nnomad.run(web_job)\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": guideVars + guideJobs + "\nnomad.run(web_job)\n"})
 	granted := &fakeChecker{grants: map[string]map[string][]string{"access-tables": {"database/creds/accessdb": {"read"}}}}
 	tests := []struct {
 		name    string
@@ -98,22 +99,22 @@ func TestPreflightTemplates(t *testing.T) {
 			}
 			r := runScript(t, script, cfg)
 			if tc.wantErr != "" {
-				if r.err == nil {
-					t.Fatalf("no error; plan:\n%s", r.plan)
+				if r.Err == nil {
+					t.Fatalf("no error; plan:\n%s", r.Plan)
 				}
-				mustContain(t, "error", r.errMsg, tc.wantErr)
-				mustNotContain(t, "error", r.errMsg, "cannot reach")
-				for _, rec := range r.res.Records {
+				mustContain(t, "error", r.ErrMsg, tc.wantErr)
+				mustNotContain(t, "error", r.ErrMsg, "cannot reach")
+				for _, rec := range r.Res.Records {
 					t.Errorf("something was recorded: %+v", rec)
 				}
 				return
 			}
-			if r.err != nil {
-				t.Fatal(r.errMsg)
+			if r.Err != nil {
+				t.Fatal(r.ErrMsg)
 			}
-			mustContain(t, "plan", r.plan, tc.want...)
+			mustContain(t, "plan", r.Plan, tc.want...)
 			if tc.warn != "" {
-				mustContain(t, "warnings", strings.Join(r.res.Warnings, "\n"), tc.warn)
+				mustContain(t, "warnings", strings.Join(r.Res.Warnings, "\n"), tc.warn)
 			}
 			if tc.checker != nil && tc.checker.err == nil {
 				if got := strings.Join(tc.checker.calls, ";"); got != "[access-tables] database/creds/accessdb" {
@@ -125,7 +126,7 @@ func TestPreflightTemplates(t *testing.T) {
 }
 
 func TestPreflightSeveralTasks(t *testing.T) {
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 def task(name, path):
     return nomad.task(name, driver = "raw_exec", config = {"command": "/bin/true"},
         vault = nomad.vault(policies = ["p-" + name]),
@@ -134,22 +135,22 @@ nomad.run(nomad.job("two", groups = [nomad.group("g", tasks = [task("a", "kv/a")
 `})
 	checker := &fakeChecker{grants: map[string]map[string][]string{"p-a": {"kv/a": {"read"}}, "p-b": {"kv/a": {"read"}}}}
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true, modules: []runtime.Module{provider("vault.capabilities", checker)}})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("no error")
 	}
-	mustContain(t, "error", r.errMsg, `group "g" task "b": template reads kv/b: not granted by [p-b] (capabilities: [deny])`)
-	mustNotContain(t, "error", r.errMsg, `task "a": template reads kv/a: not granted`)
+	mustContain(t, "error", r.ErrMsg, `group "g" task "b": template reads kv/b: not granted by [p-b] (capabilities: [deny])`)
+	mustNotContain(t, "error", r.ErrMsg, `task "a": template reads kv/a: not granted`)
 }
 
 func TestPreflightIgnoresTasksWithoutVault(t *testing.T) {
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 nomad.run(nomad.job("j", groups = [nomad.group("g", tasks = [nomad.task("t", driver = "raw_exec",
     templates = [nomad.template(data = '{{ with secret "kv/a" }}{{ end }}', destination = "local/x")])])]))
 `})
 	checker := &fakeChecker{}
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true, modules: []runtime.Module{provider("vault.capabilities", checker)}})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
 	if len(checker.calls) != 0 {
 		t.Errorf("checked a task without a vault block: %v", checker.calls)
@@ -159,10 +160,10 @@ nomad.run(nomad.job("j", groups = [nomad.group("g", tasks = [nomad.task("t", dri
 func TestGuideTemplateAsPrintedFailsPreflight(t *testing.T) {
 	jobs := strings.Replace(guideJobs, "{{- /* Ensure", "{{ /* Ensure", 1)
 	jobs = strings.Replace(jobs, "string. */}}", "string. */ }}", 1)
-	script := writeScript(t, map[string]string{"main.star": guideVars + jobs + "\nnomad.run(web_job)\n"})
+	script := runtimetest.Script(t, map[string]string{"main.star": guideVars + jobs + "\nnomad.run(web_job)\n"})
 	r := runScript(t, script, runConfig{mode: runtime.Plan, offline: true})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("no error")
 	}
-	mustContain(t, "error", r.errMsg, `nomad job "nomad-vault-demo": group "demo" task "server" template secrets/config.json: parse:`, `unexpected "/" in command`)
+	mustContain(t, "error", r.ErrMsg, `nomad job "nomad-vault-demo": group "demo" task "server" template secrets/config.json: parse:`, `unexpected "/" in command`)
 }

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // Nomad unreachable: a live plan warns once and plans as offline; an apply fails.
 func TestNomadUnreachable(t *testing.T) {
-	script := writeScript(t, map[string]string{"main.star": `
+	script := runtimetest.Script(t, map[string]string{"main.star": `
 job = nomad.job("j", groups = [nomad.group("g", tasks = [nomad.task("t", driver = "raw_exec", config = {"command": "/bin/true"})])])
 print("status:", nomad.status("j"))
 nomad.run(job)
@@ -19,24 +20,24 @@ nomad.stop("other")
 	env := []string{"NOMAD_ADDR=" + closedAddr(t), "NOMAD_TOKEN=s3cr3t-nomad-server-token"}
 
 	r := runScript(t, script, runConfig{mode: runtime.Plan, env: env})
-	if r.err != nil {
-		t.Fatal(r.errMsg)
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
 	}
-	if len(r.res.Warnings) != 1 || !strings.Contains(r.res.Warnings[0], "cannot reach Nomad at http://127.0.0.1:") {
-		t.Errorf("warnings: %q", r.res.Warnings)
+	if len(r.Res.Warnings) != 1 || !strings.Contains(r.Res.Warnings[0], "cannot reach Nomad at http://127.0.0.1:") {
+		t.Errorf("warnings: %q", r.Res.Warnings)
 	}
-	mustContain(t, "output", r.out, "status: (known after apply: nomad.status")
-	mustContain(t, "plan", r.plan, `+  nomad job "j"`, `-  nomad job "other"`, "# Nomad was not read: the job may not exist", "1 known only after apply")
-	mustNotContain(t, "output", r.all(), "s3cr3t-nomad-server-token")
+	mustContain(t, "output", r.Out, "status: (known after apply: nomad.status")
+	mustContain(t, "plan", r.Plan, `+  nomad job "j"`, `-  nomad job "other"`, "# Nomad was not read: the job may not exist", "1 known only after apply")
+	mustNotContain(t, "output", r.All(), "s3cr3t-nomad-server-token")
 
 	start := time.Now()
 	r = runScript(t, script, runConfig{mode: runtime.Apply, env: env, opts: Options{ReachWait: 300 * time.Millisecond}})
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("apply did not fail")
 	}
-	mustContain(t, "error", r.errMsg, "nomad.status: cannot reach Nomad at http://127.0.0.1:", "connection refused")
+	mustContain(t, "error", r.ErrMsg, "nomad.status: cannot reach Nomad at http://127.0.0.1:", "connection refused")
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("gave up after %s, before ReachWait", d)
 	}
-	mustNotContain(t, "output", r.all(), "s3cr3t-nomad-server-token")
+	mustNotContain(t, "output", r.All(), "s3cr3t-nomad-server-token")
 }

@@ -1,6 +1,11 @@
-// Package runtimetest provides `probe`, a small builtin module over an in-memory server,
-// for testing the runtime and the CLI without Vault, Nomad or Consul. It uses the effect
-// interface exactly as real builtins do, and counts the writes that really happened.
+// Package runtimetest helps test the runtime, the CLI and the builtins.
+//
+// It provides `probe`, a small builtin module over an in-memory server, for testing the
+// runtime and the CLI without Vault, Nomad or Consul. It uses the effect interface
+// exactly as real builtins do, and counts the writes that really happened.
+//
+// Script and Exec (exec.go) run a script as the CLI would and capture every output, so
+// that each package's tests need only add their own modules and environment.
 package runtimetest
 
 import (
