@@ -18,6 +18,14 @@ type capabilityChecker interface {
 	CheckCapabilities(ctx context.Context, policies []string, path string) (caps []string, grantedBy []string, err error)
 }
 
+// capabilityEvaluator is the checker's optional cheaper half: its own evaluation only,
+// with no confirmation by Vault (which costs a token mint). nomad.run uses it when the
+// answer deploys nothing (the plan, and an unchanged job), and the full check right
+// before a register.
+type capabilityEvaluator interface {
+	EvaluateCapabilities(ctx context.Context, policies []string, path string) (caps []string, grantedBy []string, err error)
+}
+
 // templateCheck is one template's access to one Vault path, from one task.
 type templateCheck struct {
 	group, task, dest string
@@ -32,7 +40,7 @@ type templateCheck struct {
 // deployed, naming the path, the policies and what they do grant.
 //
 // It returns plan notes, and an error naming every path that is not granted.
-func (m *module) preflightTemplates(ctx context.Context, job *api.Job) ([]string, error) {
+func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm bool) ([]string, error) {
 	var checks []templateCheck
 	var notes []string
 	tasks := map[string]bool{}
@@ -84,9 +92,13 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job) ([]string
 		return notes, nil
 	}
 
+	check := checker.CheckCapabilities
+	if ev, ok := checker.(capabilityEvaluator); ok && !confirm {
+		check = ev.EvaluateCapabilities
+	}
 	var denied []string
 	for _, c := range checks {
-		caps, grantedBy, err := checker.CheckCapabilities(ctx, c.policies, c.access.Path)
+		caps, grantedBy, err := check(ctx, c.policies, c.access.Path)
 		head := fmt.Sprintf("%stemplate %s %s", prefix(c), c.access.verb(), c.access.Path)
 		if err != nil {
 			// Failing open, with a warning: the check is an extra that Nomad does not

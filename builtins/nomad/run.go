@@ -66,7 +66,9 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	shape := jobShape(job)
 	ctx := m.run.Context()
 
-	notes, err := m.preflightTemplates(ctx, job)
+	// Checked here with nvrun's own evaluation, and confirmed by Vault right before a
+	// register (register), so an unchanged job costs Vault no token mint.
+	notes, err := m.preflightTemplates(ctx, job, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -167,6 +169,9 @@ type waitSpec struct {
 func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.Client, js *spec[api.Job], index uint64, w waitSpec) (starlark.Value, error) {
 	job := js.v
 	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	if _, err := m.preflightTemplates(ctx, job, true); err != nil {
+		return nil, err
+	}
 	if m.opts.BeforeRegister != nil {
 		if err := m.opts.BeforeRegister(ctx, c, id); err != nil {
 			return nil, fmt.Errorf("test hook: %w", err)

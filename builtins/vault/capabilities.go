@@ -16,7 +16,14 @@ import (
 //	CheckCapabilities(ctx, policies []string, path string) (caps, grantedBy []string, err error)
 //
 // to check, say, that a job's vault policies may read the secret its template reads.
+// EvaluateCapabilities, with the same signature, answers from nvrun's own evaluation
+// only, minting nothing: for checks whose outcome deploys nothing (an unchanged job).
 type capabilityChecker struct{ v *vault }
+
+// EvaluateCapabilities is CheckCapabilities without Vault's confirmation.
+func (c *capabilityChecker) EvaluateCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error) {
+	return c.evaluate(ctx, policies, path)
+}
 
 // CheckCapabilities returns the capabilities that the named policies together grant on
 // path, evaluated with Vault's ACL rules (acl.go), and the policies that grant "read"
@@ -32,6 +39,29 @@ type capabilityChecker struct{ v *vault }
 // needs a token allowed to mint orphans with these policies; if the confirmation cannot
 // be made, the run warns and keeps nvrun's own evaluation. A plan never mints anything.
 func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error) {
+	caps, readBy, err := c.evaluate(ctx, policies, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := c.v
+	if v.run.Mode() != runtime.Apply || v.state(true) != live {
+		return caps, readBy, nil
+	}
+	confirmed, err := v.vaultCapabilities(ctx, policies, path)
+	if err != nil {
+		v.run.Warn("vault: could not confirm the capabilities of %s on %q with Vault (%v); using nvrun's own evaluation", showValue(policies), path, err)
+		return caps, readBy, nil
+	}
+	confirmed = normaliseCaps(confirmed)
+	if !containsString(confirmed, "read") && !containsString(confirmed, "root") {
+		readBy = nil
+	}
+	return confirmed, readBy, nil
+}
+
+// evaluate applies Vault's ACL rules (acl.go) to the named policies, as written by this
+// script or read from Vault.
+func (c *capabilityChecker) evaluate(ctx context.Context, policies []string, path string) ([]string, []string, error) {
 	v := c.v
 	var named []namedPolicy
 	for _, name := range policies {
@@ -68,20 +98,7 @@ func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []st
 		named = append(named, namedPolicy{name: name, rules: rules})
 	}
 	caps, readBy := newACL(named).capabilities(path)
-
-	if v.run.Mode() != runtime.Apply || v.state(true) != live {
-		return caps, readBy, nil
-	}
-	confirmed, err := v.vaultCapabilities(ctx, policies, path)
-	if err != nil {
-		v.run.Warn("vault: could not confirm the capabilities of %s on %q with Vault (%v); using nvrun's own evaluation", showValue(policies), path, err)
-		return caps, readBy, nil
-	}
-	confirmed = normaliseCaps(confirmed)
-	if !containsString(confirmed, "read") && !containsString(confirmed, "root") {
-		readBy = nil
-	}
-	return confirmed, readBy, nil
+	return caps, readBy, nil
 }
 
 // vaultCapabilities asks Vault what a token with exactly policies may do on path.

@@ -40,7 +40,11 @@ func TestGuideEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e := &e2e{t: t, stack: stack}
+	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
+		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
+		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
+		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
+	}}
 	base := []string{"--var", "db_password=" + canaryPassword}
 	for _, f := range stack.VarFiles() {
 		base = append(base, "--var-file", f)
@@ -66,8 +70,11 @@ func TestGuideEndToEnd(t *testing.T) {
 		t.Fatal("the plan wrote a keys file")
 	}
 
+	e.requests() // the plan's requests are not counted below
+
 	// 2. Apply: all 15 steps, for real.
 	doc = e.runJSON(base...)
+	first, firstWrites, _ := e.requests()
 	if doc.Summary.Failed != 0 || len(doc.Steps) != 15 {
 		t.Fatalf("apply: %d failed, %d steps", doc.Summary.Failed, len(doc.Steps))
 	}
@@ -102,6 +109,14 @@ func TestGuideEndToEnd(t *testing.T) {
 		if got := stack.Nomad.Registrations(job); got != n {
 			t.Errorf("second apply re-registered %s (%d -> %d registrations)", job, n, got)
 		}
+	}
+	second, secondWrites, secondLog := e.requests()
+	t.Logf("HTTP requests (vault, nomad, consul): first apply %v with %v writes; second apply %v with %v writes",
+		first, firstWrites, second, secondWrites)
+	// The one write a second apply makes is step 12's: it generates credentials to prove
+	// the engine works, and revokes their lease.
+	if got := strings.Join(secondLog, ", "); got != "PUT /v1/sys/leases/revoke" {
+		t.Errorf("second apply wrote: %s", got)
 	}
 
 	// 4. A second plan: nothing to do.
@@ -156,12 +171,29 @@ func TestGuideEndToEnd(t *testing.T) {
 type e2e struct {
 	t       *testing.T
 	stack   *localstack.Stack
-	outputs []string // every stdout and stderr nvrun printed
+	proxies map[string]*countingProxy // by the env var that points nvrun at it
+	outputs []string                  // every stdout and stderr nvrun printed
+}
+
+// requests returns, per server (vault, nomad, consul), how many requests nvrun sent
+// since the last call and how many of them wrote, and the writes themselves.
+func (e *e2e) requests() (all, wrote [3]int, writeLog []string) {
+	for i, k := range []string{"VAULT_ADDR", "NOMAD_ADDR", "CONSUL_HTTP_ADDR"} {
+		log := e.proxies[k].take()
+		w := writes(log)
+		all[i], wrote[i] = len(log), len(w)
+		writeLog = append(writeLog, w...)
+	}
+	return all, wrote, writeLog
 }
 
 func (e *e2e) run(args ...string) cli {
 	e.t.Helper()
-	res := nvrun(e.t, nil, e.stack.Env(), append(args, "scripts/guide.star")...)
+	env := e.stack.Env()
+	for k, p := range e.proxies {
+		env = append(env, k+"="+p.srv.URL) // later entries win
+	}
+	res := nvrun(e.t, nil, env, append(args, "scripts/guide.star")...)
 	e.outputs = append(e.outputs, res.stdout, res.stderr)
 	return res
 }
