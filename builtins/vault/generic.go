@@ -50,6 +50,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 			return nil, err
 		}
 		sec, err := c.Logical().WriteWithContext(ctx, path, payload(fields))
+		v.wrotePath(ns, path) // even on error: it may have half-happened
 		if err != nil {
 			return nil, v.explain(err)
 		}
@@ -239,6 +240,7 @@ func (v *vault) delete(thread *starlark.Thread, fn *starlark.Builtin, args starl
 				return nil, err
 			}
 			_, err = c.Logical().DeleteWithContext(ctx, path)
+			v.wrotePath(ns, path)
 			return nil, v.explain(err)
 		},
 	}

@@ -136,6 +136,8 @@ func (v *vault) applyInit(ctx context.Context, path string, req *api.InitRequest
 		return nil, err
 	}
 	v.lastSeal = &api.SealStatusResponse{Initialized: true, Sealed: true, T: req.SecretThreshold, N: req.SecretShares}
+	v.initRoot = resp.RootToken
+	v.initialised()
 	return result, nil
 }
 

@@ -15,8 +15,9 @@ import (
 //
 // When the token is known and Vault can be read, it is validated at once with
 // auth/token/lookup-self, so a wrong token fails at its own line rather than at the
-// first write. In a plan where the token is unknown (init happens in the same run), the
-// run is "not logged in until apply": later builtins plan their writes without reading.
+// first write; the root token this run's vault.init has just returned needs no check.
+// In a plan where the token is unknown (init happens in the same run), the run is "not
+// logged in until apply": later builtins plan their writes without reading.
 func (v *vault) login(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
 	if err != nil {
@@ -42,7 +43,8 @@ func (v *vault) login(thread *starlark.Thread, fn *starlark.Builtin, args starla
 	v.setToken(token)
 	v.loginPending = false
 
-	if v.state(true) != live {
+	if v.state(true) != live || (token == v.initRoot && ns == "") {
+		// Nothing to read, or the root token init returned a moment ago: valid.
 		return starlark.None, nil
 	}
 	c, err := v.api(ns)

@@ -61,7 +61,7 @@ const dialTimeout = 5 * time.Second
 // namespace, policies written so far), created lazily in Module.New's closure.
 func Module(cfg Config) runtime.Module {
 	return runtime.Module{Name: "vault", New: func(r *runtime.Run) (starlark.Value, error) {
-		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}}
+		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}}
 		if tok := r.Env("VAULT_TOKEN"); tok != "" {
 			r.Secret(tok) // registered for redaction before anything can print it
 			v.token = tok
@@ -110,10 +110,17 @@ type vault struct {
 	// lastSeal is the seal status vault.init just saw (or made): vault.unseal, which
 	// follows it, takes it instead of asking again. Nothing in between changes it.
 	lastSeal *api.SealStatusResponse
+	// initRoot is the root token this run's vault.init received: vault.login need not
+	// ask Vault whether it is valid.
+	initRoot string
 
 	// policies written (or found unchanged) by this run, by namespace and name: the
 	// capability checker knows them even in a plan, before they exist.
 	policies map[string]*policyRules
+
+	// indexes are the listed names of collections (policies, token roles), by namespace
+	// and LIST path, so that reads of absent names can be skipped (index.go).
+	indexes map[string]*nameIndex
 }
 
 // liveState says whether a builtin may read Vault now.

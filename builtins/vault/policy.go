@@ -22,6 +22,8 @@ import (
 // never count as a change. Absent -> create; different -> update, with a diff per path
 // (`~ path "x": [read] -> [update]`, `+ path "y": [read]`, `- path "z": [list]`);
 // equal -> unchanged, no write. Offline or before login, a create listing every path.
+// From the fourth policy of a run on, one LIST of sys/policies/acl says which names
+// exist, and an absent one is a create without reading it (index.go).
 //
 // The rules are remembered for the run, so the capability checker knows a policy this
 // script writes even in a plan, before it exists in Vault.
@@ -40,19 +42,24 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: name: %q cannot be written", fn.Name(), name)
 	}
 	var text string
+	var desired *policyRules // known without parsing text when the renderer could tell
 	switch r := rulesArg.(type) {
 	case *starlark.Dict:
-		if text, err = renderPolicy(r); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		var plain bool
+		if text, desired, plain = renderPlainPolicy(r); !plain {
+			if text, err = renderPolicyHCLWrite(r); err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+			}
 		}
 	case starlark.String:
 		text = string(r)
 	default:
 		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
 	}
-	desired, err := parsePolicy(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	if desired == nil {
+		if desired, err = parsePolicy(text); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
 	}
 	v.policies[v.policyKey(ns, name)] = desired
 
@@ -62,7 +69,11 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		if err != nil {
 			return nil, err
 		}
-		return nil, v.explain(c.Sys().PutPolicyWithContext(ctx, name, text))
+		if err := c.Sys().PutPolicyWithContext(ctx, name, text); err != nil {
+			return nil, v.explain(err)
+		}
+		v.wrote(ns, policyCollection, name)
+		return nil, nil
 	}
 	create := runtime.Change{
 		Address: addr, Action: runtime.Create, Summary: plural(len(desired.order), "path"),
@@ -76,6 +87,9 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	c, err := v.api(ns)
 	if err != nil {
 		return nil, err
+	}
+	if v.knownAbsent(c, ns, policyCollection, name) {
+		return v.run.Effect(thread, create)
 	}
 	liveText, err := c.Sys().GetPolicyWithContext(v.run.Context(), name)
 	if err != nil {

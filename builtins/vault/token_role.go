@@ -49,7 +49,9 @@ var roleFields = map[string]roleKind{
 // compared, each normalised on both sides (a duration as seconds, since Vault reports
 // token_period as 259200 where the script says "72h"; sets sorted). Absent -> create;
 // a field differs -> update with a diff per field, writing every given field; all equal
-// -> unchanged. Offline or before login, a create.
+// -> unchanged. Offline or before login, a create. From the fourth token role of a run
+// on, one LIST of auth/token/roles says which names exist, and an absent one is a
+// create without reading it (index.go).
 func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
 	if err != nil {
@@ -88,8 +90,11 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 		if err != nil {
 			return nil, err
 		}
-		_, err = c.Logical().WriteWithContext(ctx, path, want)
-		return nil, v.explain(err)
+		if _, err := c.Logical().WriteWithContext(ctx, path, want); err != nil {
+			return nil, v.explain(err)
+		}
+		v.wrote(ns, tokenRoleCollection, name)
+		return nil, nil
 	}
 	var createDiff []runtime.DiffLine
 	for _, f := range fields {
@@ -109,6 +114,9 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	c, err := v.api(ns)
 	if err != nil {
 		return nil, err
+	}
+	if v.knownAbsent(c, ns, tokenRoleCollection, name) {
+		return v.run.Effect(thread, create)
 	}
 	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
 	if err != nil {
