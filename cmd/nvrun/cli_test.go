@@ -99,3 +99,21 @@ func TestNoColorWhenNotATerminal(t *testing.T) {
 		t.Fatalf("colour codes in non-terminal output: %q", res.stdout)
 	}
 }
+
+func TestJSONOnPreflightError(t *testing.T) {
+	srv := runtimetest.NewServer()
+	res := nvrun(t, srv, nil, "--json", writeScript(t, "probe.put('a', '1')\nx = 1 + 'two'\n"))
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1", res.code)
+	}
+	var doc struct {
+		Mode  string
+		Error string
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, res.stdout)
+	}
+	if doc.Mode != "apply" || !strings.Contains(doc.Error, "main.star:2") || srv.Writes() != 0 {
+		t.Fatalf("doc = %+v, writes %d", doc, srv.Writes())
+	}
+}

@@ -84,10 +84,15 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		writeVars(out, res.Vars)
 		return exitOK
 	}
-	if f.json && res != nil {
+	if f.json {
 		msg := ""
 		if err != nil {
 			msg = red.Redact(err.Error())
+		}
+		if res == nil {
+			// The preflight failed before the run began: still one JSON document, so a
+			// pipeline reading stdout sees the error rather than nothing.
+			res = &runtime.Result{Mode: mode, Script: f.script}
 		}
 		_ = res.WriteJSON(out, msg)
 	}
