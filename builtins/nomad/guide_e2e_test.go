@@ -215,29 +215,8 @@ func TestGuideStepsAgainstVaultAndDouble(t *testing.T) {
 // A server token whose policy cannot create tokens under the role: Nomad cannot derive
 // the task's Vault token, and nomad.run's error says so with the task's events.
 func TestGuideTaskTokenDerivationFails(t *testing.T) {
-	vf := setupGuideVault(t)
-	dir := t.TempDir()
-	agentConfig := filepath.Join(dir, "nomad.hcl")
-	srv, err := nomadtest.New(nomadtest.Config{AgentConfigPath: agentConfig, DataDir: filepath.Join(dir, "data"), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	script := filepath.Join(dir, "guide.star")
-	if err := os.WriteFile(script, []byte(guideE2E), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
-	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, "server_policy=weak-server"}
-	_, out, err := execGuide(t, script, runtime.Apply, env, vars)
-	if err == nil {
-		t.Fatalf("no error:\n%s", out)
-	}
-	for _, want := range []string{`nomad job "nomad-vault-demo"`, "failed to derive vault token", "auth/token/create/nomad-cluster"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%s", want, err)
-		}
-	}
+	vf, out, err := applyGuideFailing(t, 0, "server_policy=weak-server",
+		`nomad job "nomad-vault-demo"`, "failed to derive vault token", "auth/token/create/nomad-cluster")
 	if strings.Contains(err.Error()+out, vf.root) {
 		t.Fatal("the root token leaked")
 	}
@@ -248,10 +227,21 @@ func TestGuideTaskTokenDerivationFails(t *testing.T) {
 // passes), but the template never renders, and the error shows Nomad's "Template
 // failed" event.
 func TestGuideTemplateFails(t *testing.T) {
+	_, _, err := applyGuideFailing(t, 2*time.Second, "secret_path=kv/missing",
+		`nomad job "nomad-vault-demo"`, "Template failed", "kv/missing")
+	t.Logf("the error:\n%s", err)
+}
+
+// applyGuideFailing applies the guide against a fresh Vault and a Nomad double whose
+// templates time out after templateTimeout (0: the double's default), with extraVar
+// besides the agent config and Vault address. The apply must fail with an error that
+// holds every one of wants; it returns the Vault, the output and that error.
+func applyGuideFailing(t *testing.T, templateTimeout time.Duration, extraVar string, wants ...string) (vaultFixture, string, error) {
+	t.Helper()
 	vf := setupGuideVault(t)
 	dir := t.TempDir()
 	agentConfig := filepath.Join(dir, "nomad.hcl")
-	srv, err := nomadtest.New(nomadtest.Config{AgentConfigPath: agentConfig, DataDir: filepath.Join(dir, "data"), Logf: t.Logf, TemplateTimeout: 2 * time.Second})
+	srv, err := nomadtest.New(nomadtest.Config{AgentConfigPath: agentConfig, DataDir: filepath.Join(dir, "data"), Logf: t.Logf, TemplateTimeout: templateTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,17 +251,17 @@ func TestGuideTemplateFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
-	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, "secret_path=kv/missing"}
+	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, extraVar}
 	_, out, err := execGuide(t, script, runtime.Apply, env, vars)
 	if err == nil {
 		t.Fatalf("no error:\n%s", out)
 	}
-	for _, want := range []string{`nomad job "nomad-vault-demo"`, "Template failed", "kv/missing"} {
+	for _, want := range wants {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%s", want, err)
 		}
 	}
-	t.Logf("the error:\n%s", err)
+	return vf, out, err
 }
 
 // TestGuideSnippet applies testdata/guide_steps.star, exactly as the report hands it to

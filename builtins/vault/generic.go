@@ -62,24 +62,13 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 	}
 	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"), Diff: createDiff, Apply: apply}
 
-	st := v.state(true)
-	if st != live {
-		return v.plannedWithoutRead(thread, st, create)
+	sec, unreadable, done, res, err := v.readPath(thread, ns, path, addr, create)
+	if done {
+		return res, err
 	}
-	c, err := v.api(ns)
-	if err != nil {
-		return nil, err
-	}
-	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
-	switch {
-	case err == nil:
-	case statusCode(err) == 405:
+	if unreadable {
 		create.Action, create.Summary = runtime.Call, "path cannot be read; written on every run"
 		return v.run.Effect(thread, create)
-	case v.degrade(err):
-		return v.plannedWithoutRead(thread, offline, create)
-	default:
-		return v.readFailed(thread, addr, err)
 	}
 	if sec == nil || sec.Data == nil {
 		return v.run.Effect(thread, create)
@@ -112,6 +101,19 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff)-len(writeOnly), "change"), plural(len(fields), "field")),
 		Diff: diff, Apply: apply,
 	})
+}
+
+// readPath is readLive for a path that write or delete compares with: it reads path,
+// and unreadable says the path answers 405 (it cannot be read), which is no failure.
+func (v *vault) readPath(thread *starlark.Thread, ns, path, addr string, ch runtime.Change) (sec *api.Secret, unreadable, done bool, res starlark.Value, err error) {
+	done, res, err = v.readLive(thread, ns, nil, "", addr, ch, func(ctx context.Context, c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, path)
+		if err != nil && statusCode(err) == 405 {
+			unreadable, err = true, nil
+		}
+		return err
+	})
+	return sec, unreadable, done, res, err
 }
 
 // lookupField finds a field in read data: at top level, else inside a nested object
@@ -244,25 +246,14 @@ func (v *vault) delete(thread *starlark.Thread, fn *starlark.Builtin, args starl
 			return nil, v.explain(err)
 		},
 	}
-	st := v.state(true)
-	if st != live {
-		return v.plannedWithoutRead(thread, st, del)
-	}
-	c, err := v.api(ns)
-	if err != nil {
-		return nil, err
-	}
-	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
+	sec, unreadable, done, res, err := v.readPath(thread, ns, path, addr, del)
 	switch {
-	case err == nil && (sec == nil || sec.Data == nil):
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already absent"})
-	case err == nil:
-	case statusCode(err) == 405:
+	case done:
+		return res, err
+	case unreadable:
 		del.Notes = []string{"path cannot be read; deleted on every run"}
-	case v.degrade(err):
-		return v.plannedWithoutRead(thread, offline, del)
-	default:
-		return v.readFailed(thread, addr, err)
+	case sec == nil || sec.Data == nil:
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already absent"})
 	}
 	return v.run.Effect(thread, del)
 }

@@ -376,6 +376,37 @@ func (v *vault) plannedWithoutRead(thread *starlark.Thread, st liveState, c runt
 	return v.run.Effect(thread, c)
 }
 
+// readLive is how a builtin that compares with live state starts. With no live state
+// (offline, or not yet logged in) it plans ch without a read; when coll's LIST index
+// (coll non-nil) knows name absent it hands ch on as is; otherwise it runs read with the
+// client for ns, and a failed read either degrades to planning ch without it or fails
+// the step. done says res and err are the builtin's result; otherwise read succeeded
+// and the caller compares what it got.
+func (v *vault) readLive(thread *starlark.Thread, ns string, coll *collection, name, addr string, ch runtime.Change,
+	read func(ctx context.Context, c *api.Client) error) (done bool, res starlark.Value, err error) {
+	if st := v.state(true); st != live {
+		res, err = v.plannedWithoutRead(thread, st, ch)
+		return true, res, err
+	}
+	c, err := v.api(ns)
+	if err != nil {
+		return true, nil, err
+	}
+	if coll != nil && v.knownAbsent(c, ns, coll, name) {
+		res, err = v.run.Effect(thread, ch)
+		return true, res, err
+	}
+	if err := read(v.run.Context(), c); err != nil {
+		if v.degrade(err) {
+			res, err = v.plannedWithoutRead(thread, offline, ch)
+			return true, res, err
+		}
+		res, err = v.readFailed(thread, addr, err)
+		return true, res, err
+	}
+	return false, nil, nil
+}
+
 // sealStatus reads sys/seal-status (unauthenticated), or takes the answer init left.
 func (v *vault) sealStatus(c *api.Client) (*api.SealStatusResponse, error) {
 	if st := v.lastSeal; st != nil {

@@ -163,20 +163,12 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 		},
 	}
 
-	st := v.state(true)
-	if st != live {
-		return v.plannedWithoutRead(thread, st, create)
-	}
-	c, err := v.api(s.ns)
-	if err != nil {
-		return nil, err
-	}
-	mounts, err := k.list(v.run.Context(), c)
-	if err != nil {
-		if v.degrade(err) {
-			return v.plannedWithoutRead(thread, offline, create)
-		}
-		return v.readFailed(thread, addr, err)
+	var mounts map[string]*api.MountOutput
+	if done, res, err := v.readLive(thread, s.ns, nil, "", addr, create, func(ctx context.Context, c *api.Client) (err error) {
+		mounts, err = k.list(ctx, c)
+		return err
+	}); done {
+		return res, err
 	}
 	have, ok := mounts[s.path+"/"]
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -80,23 +81,12 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		Diff: diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired), Apply: write, Planned: starlark.None,
 	}
 
-	st := v.state(true)
-	if st != live {
-		return v.plannedWithoutRead(thread, st, create)
-	}
-	c, err := v.api(ns)
-	if err != nil {
-		return nil, err
-	}
-	if v.knownAbsent(c, ns, policyCollection, name) {
-		return v.run.Effect(thread, create)
-	}
-	liveText, err := c.Sys().GetPolicyWithContext(v.run.Context(), name)
-	if err != nil {
-		if v.degrade(err) {
-			return v.plannedWithoutRead(thread, offline, create)
-		}
-		return v.readFailed(thread, addr, err)
+	var liveText string
+	if done, res, err := v.readLive(thread, ns, policyCollection, name, addr, create, func(ctx context.Context, c *api.Client) (err error) {
+		liveText, err = c.Sys().GetPolicyWithContext(ctx, name)
+		return err
+	}); done {
+		return res, err
 	}
 	if liveText == "" {
 		return v.run.Effect(thread, create)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -107,23 +108,12 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"),
 		Diff: createDiff, Apply: write, Planned: starlark.None}
 
-	st := v.state(true)
-	if st != live {
-		return v.plannedWithoutRead(thread, st, create)
-	}
-	c, err := v.api(ns)
-	if err != nil {
-		return nil, err
-	}
-	if v.knownAbsent(c, ns, tokenRoleCollection, name) {
-		return v.run.Effect(thread, create)
-	}
-	sec, err := c.Logical().ReadWithContext(v.run.Context(), path)
-	if err != nil {
-		if v.degrade(err) {
-			return v.plannedWithoutRead(thread, offline, create)
-		}
-		return v.readFailed(thread, addr, err)
+	var sec *api.Secret
+	if done, res, err := v.readLive(thread, ns, tokenRoleCollection, name, addr, create, func(ctx context.Context, c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, path)
+		return err
+	}); done {
+		return res, err
 	}
 	if sec == nil || sec.Data == nil {
 		return v.run.Effect(thread, create)
