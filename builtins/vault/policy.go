@@ -43,24 +43,19 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: name: %q cannot be written", fn.Name(), name)
 	}
 	var text string
-	var desired *policyRules // known without parsing text when the renderer could tell
 	switch r := rulesArg.(type) {
 	case *starlark.Dict:
-		var plain bool
-		if text, desired, plain = renderPlainPolicy(r); !plain {
-			if text, err = renderPolicyHCLWrite(r); err != nil {
-				return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
-			}
+		if text, err = renderPolicy(r); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 		}
 	case starlark.String:
 		text = string(r)
 	default:
 		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
 	}
-	if desired == nil {
-		if desired, err = parsePolicy(text); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
-		}
+	desired, err := parsePolicy(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 	}
 	v.policies[v.policyKey(ns, name)] = desired
 

@@ -173,23 +173,22 @@ func normaliseCaps(caps []string) []string {
 }
 
 // renderPolicy renders a script's dict {path: [capabilities]} (or {path: {"capabilities":
-// [...], other attributes}}) as HCL with hclwrite, in the dict's order. Capability names
-// are checked here so the error names the bad one and its path.
+// [...], other attributes}}) as HCL with hclwrite, in the dict's order, never by string
+// concatenation (quoting and escaping are hclwrite's). Capability names are checked here
+// so the error names the bad one and its path.
 func renderPolicy(d *starlark.Dict) (string, error) {
-	if text, _, ok := renderPlainPolicy(d); ok {
-		return text, nil
-	}
-	return renderPolicyHCLWrite(d)
-}
-
-// renderPolicyHCLWrite is renderPolicy for any rules, through hclwrite.
-func renderPolicyHCLWrite(d *starlark.Dict) (string, error) {
 	f := hclwrite.NewEmptyFile()
 	body := f.Body()
 	for i, item := range d.Items() {
 		path, ok := starlark.AsString(item[0])
 		if !ok {
 			return "", fmt.Errorf("rules: path %s is not a string", item[0])
+		}
+		// hclwrite escapes "${" and "%{" as HCL 2 does ("$${"), but Vault reads policies
+		// with HCL 1, which would take the escape literally: refuse rather than write a
+		// policy for a different path.
+		if strings.Contains(path, "${") || strings.Contains(path, "%{") {
+			return "", fmt.Errorf("rules: path %q contains a template sequence that Vault's HCL 1 parser reads differently; pass this policy as an HCL string", path)
 		}
 		caps, extra, err := pathSpec(path, item[1])
 		if err != nil {
@@ -223,73 +222,6 @@ func renderPolicyHCLWrite(d *starlark.Dict) (string, error) {
 		}
 	}
 	return string(hclwrite.Format(f.Bytes())), nil
-}
-
-// renderPlainPolicy renders the common case directly: every value a list of valid
-// capabilities, every path and capability a plain string (printable ASCII, nothing that
-// HCL escapes). Its output is byte for byte what hclwrite and hclwrite.Format give (a
-// test holds it to that), at a fraction of the cost: hclwrite re-lexes its own output
-// and counts grapheme clusters to align it, which was half the CPU of planning a script
-// of 2,000 policies. It also returns the rules as parsePolicy would parse that text
-// (a test holds it to that too), which saves parsing it. Anything else reports false and
-// takes the hclwrite path.
-func renderPlainPolicy(d *starlark.Dict) (string, *policyRules, bool) {
-	var b strings.Builder
-	rules := &policyRules{paths: map[string]*pathRule{}}
-	for i, item := range d.Items() {
-		path, ok := item[0].(starlark.String)
-		if !ok || !plainHCLString(string(path)) {
-			return "", nil, false
-		}
-		list, ok := item[1].(*starlark.List)
-		if !ok {
-			return "", nil, false
-		}
-		caps := make([]string, 0, list.Len())
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(`path "`)
-		b.WriteString(string(path))
-		b.WriteString(`" {` + "\n  capabilities = [")
-		for j := range list.Len() {
-			c, ok := list.Index(j).(starlark.String)
-			if !ok {
-				return "", nil, false
-			}
-			if _, valid := capabilityRank[string(c)]; !valid {
-				return "", nil, false // the hclwrite path reports it, naming the path
-			}
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('"')
-			b.WriteString(string(c))
-			b.WriteByte('"')
-			caps = append(caps, string(c))
-		}
-		b.WriteString("]\n}\n")
-		// As parsePolicy reads it: a leading slash dropped, repeated paths merged.
-		p := strings.TrimPrefix(string(path), "/")
-		if prev, dup := rules.paths[p]; dup {
-			prev.caps = normaliseCaps(append(prev.caps, caps...))
-			continue
-		}
-		rules.order = append(rules.order, p)
-		rules.paths[p] = &pathRule{caps: normaliseCaps(caps)}
-	}
-	return b.String(), rules, true
-}
-
-// plainHCLString says whether s is written the same in an HCL quoted string: printable
-// ASCII without quotes, backslashes or template introducers.
-func plainHCLString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return !strings.Contains(s, "${") && !strings.Contains(s, "%{")
 }
 
 // pathSpec unpacks one dict value: a list of capabilities, or a dict with
