@@ -221,7 +221,10 @@ func renderPolicy(d *starlark.Dict) (string, error) {
 			blk.SetAttributeValue(k, val)
 		}
 	}
-	return string(hclwrite.Format(f.Bytes())), nil
+	// Not hclwrite.Format: the builder's output is already indented, and Format's
+	// re-lexing (to align "=" across sibling attributes) was most of the cost of
+	// rendering a policy.
+	return string(f.Bytes()), nil
 }
 
 // pathSpec unpacks one dict value: a list of capabilities, or a dict with
