@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"golang.org/x/net/http/httpproxy"
 )
 
 const defaultHTTPAddr = "127.0.0.1:8500"
@@ -18,7 +17,7 @@ const defaultHTTPAddr = "127.0.0.1:8500"
 // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and CONSUL_NAMESPACE, plus the TLS variables
 // CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY
 // and CONSUL_HTTP_SSL_VERIFY. It returns the client and the address, for messages.
-func newClient(env func(string) string, wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, string, error) {
+func newClient(env func(string) string, proxy func(*http.Request) (*url.URL, error), wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, string, error) {
 	addr := env("CONSUL_HTTP_ADDR")
 	if addr == "" {
 		addr = defaultHTTPAddr
@@ -42,13 +41,8 @@ func newClient(env func(string) string, wrap func(http.RoundTripper) http.RoundT
 	if err != nil {
 		return nil, addr, fmt.Errorf("consul TLS settings: %w", err)
 	}
-	proxy := (&httpproxy.Config{
-		HTTPProxy:  firstEnv(env, "HTTP_PROXY", "http_proxy"),
-		HTTPSProxy: firstEnv(env, "HTTPS_PROXY", "https_proxy"),
-		NoProxy:    firstEnv(env, "NO_PROXY", "no_proxy"),
-	}).ProxyFunc()
 	var rt http.RoundTripper = &http.Transport{
-		Proxy:               func(r *http.Request) (*url.URL, error) { return proxy(r.URL) },
+		Proxy:               proxy,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: 10 * time.Second,
@@ -102,13 +96,4 @@ func (p *pinned) RoundTrip(req *http.Request) (*http.Response, error) {
 	q.Del("partition") // admin partitions are not something nvrun's environment sets
 	req.URL.RawQuery = q.Encode()
 	return p.base.RoundTrip(req)
-}
-
-func firstEnv(env func(string) string, keys ...string) string {
-	for _, k := range keys {
-		if v := env(k); v != "" {
-			return v
-		}
-	}
-	return ""
 }

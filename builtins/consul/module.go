@@ -68,7 +68,7 @@ type consul struct {
 // api returns the run's client, creating it on first use.
 func (c *consul) api() (*api.Client, error) {
 	if c.client == nil && c.clientErr == nil {
-		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.cfg.wrapTransport)
+		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.run.Proxy(""), c.cfg.wrapTransport)
 	}
 	return c.client, c.clientErr
 }

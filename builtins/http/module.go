@@ -9,12 +9,10 @@ package http
 import (
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
-	"golang.org/x/net/http/httpproxy"
 
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -50,16 +48,8 @@ func (m *httpModule) httpClient() *http.Client {
 	if m.client != nil {
 		return m.client
 	}
-	env := m.run.Env
-	// The proxy comes from the run's environment, not the process's, like every other
-	// setting a builtin reads.
-	proxy := (&httpproxy.Config{
-		HTTPProxy:  firstEnv(env, "HTTP_PROXY", "http_proxy"),
-		HTTPSProxy: firstEnv(env, "HTTPS_PROXY", "https_proxy"),
-		NoProxy:    firstEnv(env, "NO_PROXY", "no_proxy"),
-	}).ProxyFunc()
 	var rt http.RoundTripper = &http.Transport{
-		Proxy:                 func(r *http.Request) (*url.URL, error) { return proxy(r.URL) },
+		Proxy:                 m.run.Proxy(""),
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   4,
@@ -73,13 +63,4 @@ func (m *httpModule) httpClient() *http.Client {
 	// No client-wide timeout: each request carries its own (timeout=).
 	m.client = &http.Client{Transport: rt}
 	return m.client
-}
-
-func firstEnv(env func(string) string, keys ...string) string {
-	for _, k := range keys {
-		if v := env(k); v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
-	"golang.org/x/net/http/httpproxy"
 
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -270,18 +269,7 @@ func (v *vault) newClient() (*api.Client, error) {
 // client's own VAULT_PROXY_ADDR (or VAULT_HTTP_PROXY) for every request, else the usual
 // HTTP(S)_PROXY and NO_PROXY. Loopback addresses are never proxied.
 func (v *vault) proxy() func(*http.Request) (*url.URL, error) {
-	env := func(k string) string {
-		if s := v.run.Env(k); s != "" {
-			return s
-		}
-		return v.run.Env(strings.ToLower(k))
-	}
-	pc := &httpproxy.Config{HTTPProxy: env("HTTP_PROXY"), HTTPSProxy: env("HTTPS_PROXY"), NoProxy: env("NO_PROXY")}
-	if p := firstNonEmpty(v.run.Env("VAULT_PROXY_ADDR"), v.run.Env("VAULT_HTTP_PROXY")); p != "" {
-		pc = &httpproxy.Config{HTTPProxy: p, HTTPSProxy: p}
-	}
-	fn := pc.ProxyFunc()
-	return func(req *http.Request) (*url.URL, error) { return fn(req.URL) }
+	return v.run.Proxy(firstNonEmpty(v.run.Env("VAULT_PROXY_ADDR"), v.run.Env("VAULT_HTTP_PROXY")))
 }
 
 func firstNonEmpty(ss ...string) string {
