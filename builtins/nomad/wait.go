@@ -102,6 +102,15 @@ func (m *module) waitJob(ctx context.Context, thread *starlark.Thread, c *api.Cl
 				case "successful":
 					return true, status, nil
 				case "failed", "cancelled":
+					// The allocations were read before the deployment: a task that failed
+					// in between failed the deployment but is not in them yet. Read them
+					// again, so the error shows the failure's own events.
+					if fresh, err := versionAllocations(pctx, c, id, ns, region, version); err == nil {
+						allocs = fresh
+						if failed := failedAllocs(allocs); len(failed) > 0 {
+							return false, "", fmt.Errorf("%s\n%s", failedSummary(failed), allocEvents(failed))
+						}
+					}
 					return false, "", fmt.Errorf("deployment %s %s: %s\n%s", short(d.ID), d.Status, d.StatusDescription, allocEvents(allocs))
 				}
 				return false, status + deploymentHealth(d), nil
