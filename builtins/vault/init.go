@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
@@ -21,14 +23,20 @@ import (
 // Plan and apply:
 //   - offline: a create whose keys and root token are unknown.
 //   - Vault already initialised: unchanged (no write). The keys and root token are
-//     loaded from the keys file; if it is missing that is an error, because nvrun cannot
-//     recover them (the message says how to give a token instead).
+//     loaded from the keys file. With no keys file Vault was initialised elsewhere: the
+//     result's keys and root_token are None (vault.unseal(None) and vault.login(None)
+//     then use what the environment gives). An empty or unusable keys file means an
+//     earlier init was cut off after Vault initialised: an error that says the keys
+//     are lost and how to reset the storage.
 //   - Vault not initialised: a create. If the keys file already exists this is refused,
-//     in plan and in apply, before init is called. Apply reserves the file (O_EXCL,
-//     0600), calls sys/init, and writes the keys and root token into it at once (write,
-//     fsync, fsync of the directory); if that write fails they are printed to
-//     Config.Stderr with a loud warning, and the builtin still fails. A live plan then
-//     knows that authenticated reads can only happen at apply.
+//     in plan and in apply, before init is called, unless it is the empty file an
+//     interrupted run reserved (reusableKeysFile). Apply reserves the file (O_EXCL or
+//     that reuse, 0600, flock), calls sys/init, and writes the keys and root token into
+//     it at once (write, fsync, fsync of the directory); if that write fails they are
+//     printed to Config.Stderr with a loud warning, and the builtin still fails. If
+//     sys/init fails without a whole answer, the file stays (empty) when Vault did
+//     initialise. A live plan then knows that authenticated reads can only happen at
+//     apply.
 //
 // Every key and the root token are registered as secrets, so no output can show them.
 func (v *vault) initVault(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -84,6 +92,16 @@ func (v *vault) initVault(thread *starlark.Thread, fn *starlark.Builtin, args st
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 		}
+		if doc == nil {
+			// Initialised by someone else: the normal case of an existing cluster. The
+			// script goes on with a token from the environment (vault.login(None)).
+			return v.run.Effect(thread, runtime.Change{
+				Address: addr, Action: runtime.Unchanged, Summary: "initialised elsewhere; no keys file at " + path,
+				Notes: []string{"keys and root_token are None: vault.unseal(None) needs Vault unsealed, " +
+					"vault.login(None) uses VAULT_TOKEN or ~/.vault-token"},
+				Planned: runtime.Struct(starlark.StringDict{"keys": starlark.None, "root_token": starlark.None}),
+			})
+		}
 		result := v.keysResult(doc.keys(), doc.UnsealKeysHex, doc.RootToken)
 		var notes []string
 		if st.N != 0 && (st.N != shares || st.T != threshold) {
@@ -100,9 +118,13 @@ func (v *vault) initVault(thread *starlark.Thread, fn *starlark.Builtin, args st
 	}
 
 	// Refuse before anything is planned or called: an existing keys file may be the only
-	// copy of another Vault's keys. Apply checks again, atomically, with O_EXCL.
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("%s: %w", fn.Name(), keysFileExists(path))
+	// copy of another Vault's keys. The one exception is the empty file an interrupted
+	// run reserved, which holds nothing. Apply checks again, atomically (O_EXCL, flock).
+	if fi, err := os.Lstat(path); err == nil {
+		if !reusableKeysFile(fi) {
+			return nil, fmt.Errorf("%s: %w", fn.Name(), keysFileExists(path))
+		}
+		create.Notes = append(create.Notes, "reuses the empty keys file an interrupted run reserved")
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: keys file: %w", fn.Name(), err)
 	}
@@ -112,33 +134,77 @@ func (v *vault) initVault(thread *starlark.Thread, fn *starlark.Builtin, args st
 	return v.run.Effect(thread, create)
 }
 
-// applyInit reserves the keys file, initialises Vault and saves the keys.
+// applyInit reserves the keys file, initialises Vault and saves the keys. Between
+// Vault's answer and the fsync of the keys nothing else happens (no request, no output).
 func (v *vault) applyInit(ctx context.Context, path string, req *api.InitRequest) (starlark.Value, error) {
-	f, err := reserveKeysFile(path)
+	f, reused, err := reserveKeysFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if testHookReserved != nil {
+		testHookReserved(path)
 	}
 	c, err := v.api("")
 	if err != nil {
 		f.Close()
-		os.Remove(path)
+		if !reused {
+			os.Remove(path)
+		}
 		return nil, err
 	}
 	resp, err := c.Sys().InitWithContext(ctx, req)
 	if err != nil {
+		err = v.initFailed(c, path, err) // with the file still locked, so removing it is safe
 		f.Close()
-		os.Remove(path) // we created it, empty, a moment ago
-		return nil, v.explain(err)
+		return nil, err
 	}
 	// Register before anything (even the save's error) can print them.
 	result := v.keysResult(resp.KeysB64, resp.Keys, resp.RootToken)
-	if err := saveKeys(f, resp, req.SecretShares, req.SecretThreshold, v.addr, v.stderr()); err != nil {
+	err = saveKeys(f, resp, req.SecretShares, req.SecretThreshold, v.addr, v.stderr())
+	if testHookSaved != nil {
+		testHookSaved()
+	}
+	if err != nil {
 		return nil, err
 	}
 	v.lastSeal = &api.SealStatusResponse{Initialized: true, Sealed: true, T: req.SecretThreshold, N: req.SecretShares}
 	v.initRoot = resp.RootToken
 	v.initialised()
 	return result, nil
+}
+
+// Test hooks: called right after the keys file is reserved, and right after the keys
+// are saved (or failed to be). Nil outside tests.
+var testHookReserved func(path string)
+var testHookSaved func()
+
+// initFailed handles a failed sys/init. The request may have reached Vault even though
+// no answer came back (a cut connection, a truncated body, a timeout), so Vault is asked
+// whether it is initialised now. Only if it is not (or it was, by someone else, before
+// our request) is the empty keys file removed; otherwise the file stays, empty, as the
+// marker by which a re-run recognises the interrupted init, and the error says the keys
+// are lost and how to start again.
+func (v *vault) initFailed(c *api.Client, path string, initErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.Sys().SealStatusWithContext(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w; then Vault's state could not be read (%v), so the empty keys file %s is kept: "+
+			"a re-run reuses it if Vault is still uninitialised, and otherwise says what to do",
+			v.explain(initErr), v.explain(err), path)
+	case !st.Initialized:
+		os.Remove(path) // empty: reserved a moment ago, or left by an earlier interrupted run
+		return v.explain(initErr)
+	case statusCode(initErr) == 400 && strings.Contains(responseText(initErr), "already initialized"):
+		// Vault refused: someone else initialised it between our check and our request.
+		os.Remove(path)
+		return fmt.Errorf("%w: Vault was initialised elsewhere meanwhile; a re-run goes on without keys (give a token with VAULT_TOKEN)",
+			v.explain(initErr))
+	default:
+		return fmt.Errorf("%w: %w", v.explain(initErr),
+			initCutOff(v.addr, path, "its answer to sys/init did not arrive whole, and the keys file "+path+" is left empty"))
+	}
 }
 
 // keysResult builds init's result, registering every form of every key as a secret.

@@ -12,28 +12,11 @@ import (
 	"github.com/nvrun/nvrun/runtime"
 )
 
-// An initialised Vault without its keys file: a clear error that says how to go on.
-func TestInitKeysFileMissing(t *testing.T) {
-	bootstrap(t)
-	missing := filepath.Join(t.TempDir(), "nope.json")
-	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
-		r := run(t, `vault.init(key_shares = 1, key_threshold = 1)`, mode, opts{keysFile: missing})
-		for _, want := range []string{"vault.init", "already initialised", "cannot be recovered by nvrun", "VAULT_TOKEN", "vault.login", missing} {
-			if !strings.Contains(r.errMsg, want) {
-				t.Errorf("%s: error lacks %q: %s", mode, want, r.errMsg)
-			}
-		}
-		if _, err := os.Stat(missing); err == nil {
-			t.Errorf("%s created the keys file", mode)
-		}
-	}
-}
-
 // If the keys cannot be written after init, they go to stderr rather than be lost,
 // and the builtin fails.
 func TestSaveKeysDumpsToStderr(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.json")
-	f, err := reserveKeysFile(path)
+	f, _, err := reserveKeysFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +40,9 @@ func TestSaveKeysDumpsToStderr(t *testing.T) {
 func TestReserveKeysFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keys.json")
-	f, err := reserveKeysFile(path)
-	if err != nil {
-		t.Fatal(err)
+	f, reused, err := reserveKeysFile(path)
+	if err != nil || reused {
+		t.Fatal(err, reused)
 	}
 	resp := &api.InitResponse{Keys: []string{"6b"}, KeysB64: []string{"aw=="}, RootToken: "hvs.x"}
 	if err := saveKeys(f, resp, 1, 1, "http://a", &bytes.Buffer{}); err != nil {
@@ -73,7 +56,7 @@ func TestReserveKeysFile(t *testing.T) {
 	if err != nil || doc.RootToken != "hvs.x" || doc.keys()[0] != "aw==" {
 		t.Fatalf("load: %+v %v", doc, err)
 	}
-	if _, err := reserveKeysFile(path); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, _, err := reserveKeysFile(path); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("reserving an existing file: %v", err)
 	}
 	if err := os.WriteFile(path, []byte("{not json: hvs.secret"), 0o600); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -25,27 +26,107 @@ type keysDoc struct {
 
 // reserveKeysFile creates the keys file, empty, before Vault is initialised: O_EXCL so
 // an existing file (perhaps the only copy of another Vault's keys) is never overwritten,
-// and so that a path we cannot write is found before init rather than after.
-func reserveKeysFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// and so that a path we cannot write is found before init rather than after. An empty
+// file that an interrupted run reserved (see reusableKeysFile) is taken over instead:
+// it holds no keys, so nothing can be lost. Either way the file is locked (flock) until
+// it is closed, so two runs never send sys/init with the same file.
+//
+// reused says the file existed; the caller then must not remove it on failure.
+func reserveKeysFile(path string) (f *os.File, reused bool, err error) {
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, keysFileExists(path)
+		f, err = reuseKeysFile(path)
+		return f, true, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the keys file before initialising Vault: %w", err)
+		return nil, false, fmt.Errorf("cannot create the keys file before initialising Vault: %w", err)
 	}
 	// The mode given to OpenFile is filtered by the umask; make sure it is 0600.
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("keys file %s: %w", path, err)
+		return nil, false, fmt.Errorf("keys file %s: %w", path, err)
+	}
+	if err := lockKeysFile(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, false, err
+	}
+	return f, false, nil
+}
+
+// reuseKeysFile opens an existing keys file for init only if it is one that an
+// interrupted run reserved: checked by path, then again on the open, locked file, so
+// that a file written or replaced in between is refused.
+func reuseKeysFile(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys file: %w", err)
+	}
+	if !reusableKeysFile(fi) {
+		return nil, keysFileExists(path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the empty keys file %s an earlier run reserved: %w", path, err)
+	}
+	if err := lockKeysFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Still the file at path (not replaced, nor removed by the run that held the lock),
+	// and still empty.
+	now, err := f.Stat()
+	atPath, err2 := os.Lstat(path)
+	if err != nil || err2 != nil || !os.SameFile(fi, now) || !os.SameFile(now, atPath) || !reusableKeysFile(now) {
+		f.Close()
+		return nil, keysFileExists(path)
 	}
 	return f, nil
+}
+
+// reusableKeysFile says whether an existing keys file is what reserveKeysFile leaves
+// when a run is killed before Vault answers sys/init: a regular file, 0600, and empty.
+// An empty file holds no keys, so taking it over loses nothing; any other file may be
+// the only copy of some Vault's keys.
+func reusableKeysFile(fi fs.FileInfo) bool {
+	return fi.Mode().IsRegular() && fi.Mode().Perm() == 0o600 && fi.Size() == 0
+}
+
+// lockKeysFile takes an exclusive, non-blocking flock, held until f is closed.
+func lockKeysFile(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("the keys file %s is locked: another nvrun run is initialising Vault with it right now", f.Name())
+	}
+	if err != nil {
+		return fmt.Errorf("cannot lock the keys file %s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 func keysFileExists(path string) error {
 	return fmt.Errorf("refusing to initialise Vault: the keys file %s already exists and nvrun never overwrites one "+
 		"(it may hold the only copy of another Vault's keys); move it away, or point --keys-file / NVRUN_KEYS_FILE elsewhere", path)
+}
+
+// initCutOff is the error for a Vault that is initialised while the keys file reserved
+// for its keys holds none (problem says how): the init that reserved it was cut off
+// after Vault had initialised, and the keys are gone. It says how to start again, and,
+// since a Vault initialised elsewhere on purpose has no keys file at all, how to go on
+// that way instead.
+func initCutOff(addr, path, problem string) error {
+	return fmt.Errorf("Vault at %s is initialised, but %s: an earlier vault.init by nvrun was cut off after Vault initialised "+
+		"(the run was killed, or Vault's answer to sys/init was lost on the way), so the unseal keys and root token were never saved. "+
+		"%s", addr, problem, resetAdvice(path))
+}
+
+// resetAdvice says what to do when an initialised Vault's keys are lost.
+func resetAdvice(path string) string {
+	return fmt.Sprintf("They cannot be recovered: Vault shows them only once. If this Vault holds nothing yet, reset its storage: "+
+		"stop Vault, wipe its storage directory (the storage \"file\" path, or the raft data directory), start it again, "+
+		"and re-run, which initialises it afresh and reuses %s. If it was initialised elsewhere on purpose, "+
+		"remove %s (or point --keys-file elsewhere) and give a token with VAULT_TOKEN", path, path)
 }
 
 // saveKeys writes the init answer into the reserved file and makes it durable (fsync of
@@ -95,31 +176,42 @@ func writeDurably(f *os.File, data []byte) error {
 	return dir.Sync()
 }
 
-// loadKeys reads the keys file of an already initialised Vault.
+// loadKeys reads the keys file of an already initialised Vault. A missing file is
+// (nil, nil): Vault was initialised elsewhere. An empty one is what an init cut off after
+// Vault's answer leaves (reserveKeysFile); that, and a file that holds no keys, is an
+// error that says the keys are lost and how to start again.
 func loadKeys(path, addr string) (*keysDoc, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("Vault at %s is already initialised, but the keys file %s does not exist: "+
-			"the unseal keys and root token of an initialised Vault cannot be recovered by nvrun. "+
-			"Give the keys file that the initialising run wrote (--keys-file or NVRUN_KEYS_FILE), "+
-			"or leave vault.init/vault.unseal out of the script and provide a token with VAULT_TOKEN or vault.login(token)",
-			addr, path)
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keys file: %w", err)
 	}
+	if len(data) == 0 {
+		return nil, initCutOff(addr, path, "the keys file "+path+" is empty")
+	}
 	var doc keysDoc
 	if err := json.Unmarshal(data, &doc); err != nil {
 		// Not %w: a JSON syntax error quotes the offending bytes, which are key material.
-		return nil, fmt.Errorf("keys file %s is not valid JSON (as `vault operator init -format=json` writes)", path)
+		return nil, badKeysFile(path, "is not valid JSON (as `vault operator init -format=json` writes)")
 	}
 	if len(doc.UnsealKeysB64) == 0 && len(doc.UnsealKeysHex) == 0 {
-		return nil, fmt.Errorf("keys file %s holds no unseal_keys_b64 or unseal_keys_hex", path)
+		return nil, badKeysFile(path, "holds no unseal_keys_b64 or unseal_keys_hex")
 	}
 	if doc.RootToken == "" {
-		return nil, fmt.Errorf("keys file %s holds no root_token", path)
+		return nil, badKeysFile(path, "holds no root_token")
 	}
 	return &doc, nil
+}
+
+// badKeysFile is the error for a keys file that is there but unusable. nvrun writes the
+// whole file in one write before its fsync, so a half-written one comes from a crash of
+// the machine (or a file from elsewhere): either way its keys are not in it.
+func badKeysFile(path, problem string) error {
+	return fmt.Errorf("keys file %s %s: if an earlier vault.init by nvrun was cut off while writing it, "+
+		"the keys were never saved (or, if that run could not write them, it printed them to its stderr). %s",
+		path, problem, resetAdvice(path))
 }
 
 // keys is the list of unseal keys, base64 as the CLI prints them.

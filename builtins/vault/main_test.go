@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		return helperMain(mode) // a child process of a test (interrupt_test.go); no servers
+	}
 	dir, err := os.MkdirTemp("", "nvrun-vault-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,6 +59,7 @@ func testMain(m *testing.M) int {
 	// connections Vault's database engine holds.
 	defer func() {
 		srv.Stop()
+		stopExtraVaults()
 		pg.Stop()
 	}()
 	fmt.Fprintf(os.Stderr, "vault %s and postgres %s:%d up in %s\n", srv.Addr, pg.Host, pg.Port, time.Since(start).Round(time.Millisecond))
@@ -171,6 +175,7 @@ type opts struct {
 	vars          []string // --var k=v
 	cleanups      *Cleanups
 	modules       []runtime.Module // besides vault (e.g. capture)
+	env           []string         // more environment (HOME, ...)
 }
 
 // run executes src in mode against the shared Vault.
@@ -207,6 +212,7 @@ func run(t *testing.T, src string, mode runtime.Mode, o opts) result {
 	if o.token != "" {
 		env = append(env, "VAULT_TOKEN="+o.token)
 	}
+	env = append(env, o.env...)
 	var out bytes.Buffer
 	red := runtime.NewRedactor()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

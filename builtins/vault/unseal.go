@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -15,7 +16,9 @@ import (
 const unsealWait = 60 * time.Second
 
 // unseal is vault.unseal(keys): keys is a list of secrets or strings (init.keys), as
-// `vault operator unseal` run once per key.
+// `vault operator unseal` run once per key. None (init.keys of a Vault initialised
+// elsewhere) means no keys: fine on an unsealed Vault, an error on a sealed one that
+// says how many keys are missing and where to give them.
 //
 // Plan and apply:
 //   - offline: a call.
@@ -39,11 +42,16 @@ func (v *vault) unseal(thread *starlark.Thread, fn *starlark.Builtin, args starl
 			v.run.Secret(k.value)
 		}
 	}
+	noKeys := keysArg == starlark.None // init found no keys file: Vault was initialised elsewhere
 
 	addr := "vault unseal"
 	call := runtime.Change{
 		Address: addr, Action: runtime.Call, Summary: "submit unseal keys", Planned: starlark.None,
 		Apply: func(ctx context.Context) (starlark.Value, error) { return nil, v.applyUnseal(ctx, thread, keys) },
+	}
+	if noKeys {
+		call.Summary = "no keys given"
+		call.Notes = append(call.Notes, "Vault must be unsealed already")
 	}
 	if v.state(false) == offline {
 		return v.plannedWithoutRead(thread, offline, call)
@@ -62,6 +70,9 @@ func (v *vault) unseal(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	if !st.Sealed {
 		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already unsealed"})
 	}
+	if noKeys {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), v.noUnsealKeys(st))
+	}
 	if st.Initialized {
 		call.Summary = fmt.Sprintf("%d of %d key(s) needed, %d given", st.T-st.Progress, st.T, len(keys))
 		if keysKnown(keys) && len(keys) < st.T-st.Progress {
@@ -74,6 +85,19 @@ func (v *vault) unseal(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		v.sealPending = true
 	}
 	return v.run.Effect(thread, call)
+}
+
+// noUnsealKeys is the error for a sealed Vault when the script has no keys to give: it
+// says how many are missing and where to give them.
+func (v *vault) noUnsealKeys(st *api.SealStatusResponse) error {
+	if !st.Initialized {
+		return fmt.Errorf("Vault at %s is not initialised, and no unseal keys were given (keys is None); initialise it first (vault.init)", v.addr)
+	}
+	return fmt.Errorf("Vault at %s is sealed and needs %d more unseal key(s) (threshold %d of %d, progress %d), "+
+		"but no keys were given (keys is None: vault.init found no keys file, as when Vault was initialised elsewhere). "+
+		"Give the keys file that holds them with --keys-file (or NVRUN_KEYS_FILE; the JSON `vault operator init -format=json` prints), "+
+		"or pass the keys to the script as vault.unseal's argument (for example a sensitive var), or unseal Vault yourself (vault operator unseal)",
+		v.addr, st.T-st.Progress, st.T, st.N, st.Progress)
 }
 
 // applyUnseal submits keys until Vault is unsealed, then waits for an active node.
@@ -128,7 +152,11 @@ type maybeSecret struct {
 }
 
 // secretList unpacks a list of secrets/strings, any of them (or the whole) unknown.
+// None is no keys (nil).
 func secretList(v starlark.Value) ([]maybeSecret, error) {
+	if v == starlark.None {
+		return nil, nil
+	}
 	if _, ok := v.(*runtime.Unknown); ok {
 		return []maybeSecret{{}}, nil
 	}
