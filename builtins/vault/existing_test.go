@@ -17,33 +17,42 @@ import (
 
 const vaultStartTimeoutForTests = 60 * time.Second
 
-// Vaults a test starts besides the shared one; TestMain stops them.
+// Vaults the tests start besides the shared one, as stop functions (each stops its
+// Vault once, however often called); TestMain calls any still running.
 var extraVaults struct {
-	mu   sync.Mutex
-	list []*testserver.Vault
+	mu    sync.Mutex
+	stops []func()
 }
 
 func stopExtraVaults() {
 	extraVaults.mu.Lock()
 	defer extraVaults.mu.Unlock()
-	for _, v := range extraVaults.list {
-		v.Stop()
+	for _, stop := range extraVaults.stops {
+		stop()
 	}
 }
 
+// keepStopper registers v to be stopped at the end of TestMain and returns its stop
+// function: by PID, once.
+func keepStopper(v *testserver.Vault) func() {
+	stop := sync.OnceFunc(v.Stop)
+	extraVaults.mu.Lock()
+	extraVaults.stops = append(extraVaults.stops, stop)
+	extraVaults.mu.Unlock()
+	return stop
+}
+
 // startFreshVault starts a real, uninitialised Vault with its own storage, stopped when
-// the test ends (and, at the latest, by TestMain).
-func startFreshVault(t testing.TB) *testserver.Vault {
+// the test ends (or earlier, by the stop function it returns).
+func startFreshVault(t testing.TB) (*testserver.Vault, func()) {
 	t.Helper()
 	v, err := testserver.StartVault(filepath.Join(t.TempDir(), "vault"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	extraVaults.mu.Lock()
-	extraVaults.list = append(extraVaults.list, v)
-	extraVaults.mu.Unlock()
-	t.Cleanup(v.Stop)
-	return v
+	stop := keepStopper(v)
+	t.Cleanup(stop)
+	return v, stop
 }
 
 // apiClient is a vault/api client for addr, with token, that takes nothing from the
@@ -94,9 +103,7 @@ func existingVaultFor(t *testing.T) *existingVault {
 			existing.err = err.Error()
 			return
 		}
-		extraVaults.mu.Lock()
-		extraVaults.list = append(extraVaults.list, s)
-		extraVaults.mu.Unlock()
+		keepStopper(s)
 		c := apiClient(t, s.Addr, "")
 		resp, err := c.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
 		if err != nil {
@@ -239,7 +246,7 @@ func TestExistingVaultSealedNoKeys(t *testing.T) {
 		}
 	})
 	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
-		r := run(t, guideScript(t), mode, opts{addr: ev.srv.Addr, token: ev.rootToken, vars: guideVars()})
+		r := run(t, guideScript(t), mode, opts{addr: ev.srv.Addr, token: ev.rootToken, vars: guideVars(), modules: []runtime.Module{newCapture().module()}})
 		if r.err == nil {
 			t.Fatalf("%s against a sealed Vault with no keys succeeded:\n%s", mode, r.all())
 		}

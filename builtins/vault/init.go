@@ -202,8 +202,13 @@ func (v *vault) initFailed(c *api.Client, path string, initErr error) error {
 		return fmt.Errorf("%w: Vault was initialised elsewhere meanwhile; a re-run goes on without keys (give a token with VAULT_TOKEN)",
 			v.explain(initErr))
 	default:
-		return fmt.Errorf("%w: %w", v.explain(initErr),
-			initCutOff(v.addr, path, "its answer to sys/init did not arrive whole, and the keys file "+path+" is left empty"))
+		cause := initErr.Error()
+		if isUnreachable(initErr) {
+			cause = unreachableCause(initErr) // without the URL
+		}
+		return fmt.Errorf("Vault's answer to sys/init was cut off (%s), and Vault at %s is initialised now: this vault.init was cut off "+
+			"after Vault initialised, so the unseal keys and root token never arrived, and the keys file %s is left empty. %s",
+			cause, v.addr, path, resetAdvice(path))
 	}
 }
 

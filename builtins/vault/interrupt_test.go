@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -134,7 +135,7 @@ func checkKeysFile(t *testing.T, path string, wantSize int64) {
 // keys file and an uninitialised Vault; a plain re-run takes the file over and
 // initialises Vault.
 func TestInitKilledAfterReserve(t *testing.T) {
-	v := startFreshVault(t)
+	v, _ := startFreshVault(t)
 	keysFile := filepath.Join(t.TempDir(), "vault-keys.json")
 	cmd, out := startHelper(t, "init-pause", v.Addr, keysFile)
 	line, err := out.ReadString('\n')
@@ -169,7 +170,7 @@ func TestInitKilledAfterReserve(t *testing.T) {
 // Only the empty 0600 regular file an interrupted run leaves is taken over; every other
 // existing keys file is refused, in plan and apply, and left as it was.
 func TestInitRefusesOtherExistingKeysFiles(t *testing.T) {
-	v := startFreshVault(t)
+	v, _ := startFreshVault(t)
 	dir := t.TempDir()
 	emptyTarget := filepath.Join(dir, "target.json")
 	if err := os.WriteFile(emptyTarget, nil, 0o600); err != nil {
@@ -240,7 +241,7 @@ type cutProxy struct {
 	once     sync.Once
 }
 
-func newCutProxy(t *testing.T, target string, hold bool) *cutProxy {
+func newCutProxy(t *testing.T, target string, hold, flushBody bool) *cutProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -248,7 +249,10 @@ func newCutProxy(t *testing.T, target string, hold bool) *cutProxy {
 	}
 	p := &cutProxy{hold: hold, answered: make(chan struct{}), release: make(chan struct{})}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0) // the cut is on purpose
+	if flushBody {
+		rp.FlushInterval = -1 // every write goes out at once: the client gets half a body
+	}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method != http.MethodPut || resp.Request.URL.Path != "/v1/sys/init" {
 			return nil
@@ -289,65 +293,81 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection cut by the test proxy") }
 
 // The errors a re-run gives for an initialised Vault whose keys file holds no keys.
-var cutOffWords = []string{"was cut off after Vault initialised", "cannot be recovered", "stop Vault, wipe its storage directory",
+var cutOffWords = []string{"cut off after Vault initialised", "cannot be recovered", "stop Vault, wipe its storage directory",
 	"start it again", "initialised elsewhere on purpose", "VAULT_TOKEN"}
 
-// A truncated sys/init answer: Vault is initialised, its keys never arrive whole. The
-// run fails saying so, keeps the empty keys file as the marker, and a re-run says what
-// happened and how to reset. Following that advice (stop Vault, wipe its storage, start
-// it) and re-running then works, reusing the keys file.
+// A cut-off sys/init answer (the connection closed before the answer, or the body
+// truncated half-way): Vault is initialised, its keys never arrive whole. The run fails
+// saying so, keeps the empty keys file as the marker, and a re-run says what happened
+// and how to reset. Following that advice (stop Vault, wipe its storage, start it) and
+// re-running then works, reusing the keys file.
 func TestInitTruncatedAnswer(t *testing.T) {
-	v := startFreshVault(t)
-	proxy := newCutProxy(t, v.Addr, false)
-	keysFile := filepath.Join(t.TempDir(), "vault-keys.json")
+	for _, c := range []struct {
+		name      string
+		flushBody bool // send the headers and half the body before the cut
+		cause     string
+	}{
+		{"connection closed before the answer", false, "(EOF)"},
+		{"body cut half-way", true, "(unexpected EOF)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, stopVault := startFreshVault(t)
+			proxy := newCutProxy(t, v.Addr, false, c.flushBody)
+			keysFile := filepath.Join(t.TempDir(), "vault-keys.json")
 
-	r := run(t, helperScript, runtime.Apply, opts{addr: proxy.srv.URL, keysFile: keysFile})
-	if r.err == nil {
-		t.Fatal("apply through a proxy that cuts sys/init's answer succeeded")
-	}
-	for _, want := range append([]string{"vault.init", "did not arrive whole", keysFile}, cutOffWords...) {
-		if !strings.Contains(r.errMsg, want) {
-			t.Errorf("error lacks %q:\n%s", want, r.errMsg)
-		}
-	}
-	if !vaultInitialized(t, v.Addr) {
-		t.Fatal("Vault is not initialised: the proxy cut nothing that mattered")
-	}
-	checkKeysFile(t, keysFile, 0)
-
-	// The re-run, without the proxy, in plan and apply.
-	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
-		r := run(t, helperScript, mode, opts{addr: v.Addr, keysFile: keysFile})
-		for _, want := range append([]string{"vault.init", "the keys file " + keysFile + " is empty"}, cutOffWords...) {
-			if !strings.Contains(r.errMsg, want) {
-				t.Errorf("re-%s: error lacks %q:\n%s", mode, want, r.errMsg)
+			r := run(t, helperScript, runtime.Apply, opts{addr: proxy.srv.URL, keysFile: keysFile})
+			if r.err == nil {
+				t.Fatal("apply through a proxy that cuts sys/init's answer succeeded")
 			}
-		}
-		if w := r.rec.writes(); len(w) != 0 {
-			t.Errorf("re-%s wrote: %v", mode, w)
-		}
-	}
+			t.Logf("apply through the cutting proxy: %s", r.errMsg)
+			for _, want := range append([]string{"vault.init", "answer to sys/init was cut off " + c.cause, keysFile + " is left empty"}, cutOffWords...) {
+				if !strings.Contains(r.errMsg, want) {
+					t.Errorf("error lacks %q:\n%s", want, r.errMsg)
+				}
+			}
+			if !vaultInitialized(t, v.Addr) {
+				t.Fatal("Vault is not initialised: the proxy cut nothing that mattered")
+			}
+			checkKeysFile(t, keysFile, 0)
 
-	// The advice, followed: stop Vault, wipe its storage, start it again, re-run.
-	v.Stop()
-	if err := os.RemoveAll(filepath.Join(v.Dir, "storage")); err != nil {
-		t.Fatal(err)
+			// The re-run, without the proxy, in plan and apply.
+			for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+				r := run(t, helperScript, mode, opts{addr: v.Addr, keysFile: keysFile})
+				for _, want := range append([]string{"vault.init", "the keys file " + keysFile + " is empty", "an earlier vault.init by nvrun"}, cutOffWords...) {
+					if !strings.Contains(r.errMsg, want) {
+						t.Errorf("re-%s: error lacks %q:\n%s", mode, want, r.errMsg)
+					}
+				}
+				if w := r.rec.writes(); len(w) != 0 {
+					t.Errorf("re-%s wrote: %v", mode, w)
+				}
+				if mode == runtime.Apply {
+					t.Logf("the re-run: %s", r.errMsg)
+				}
+			}
+
+			// The advice, followed: stop Vault, wipe its storage, start it again, re-run.
+			stopVault()
+			if err := os.RemoveAll(filepath.Join(v.Dir, "storage")); err != nil {
+				t.Fatal(err)
+			}
+			v2, err := testserver.StartVault(v.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(keepStopper(v2))
+			mustRun(t, helperScript, runtime.Apply, opts{addr: v2.Addr, keysFile: keysFile})
+			checkKeysFile(t, keysFile, 1)
+		})
 	}
-	v2, err := testserver.StartVault(v.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v2.Stop)
-	mustRun(t, helperScript, runtime.Apply, opts{addr: v2.Addr, keysFile: keysFile})
-	checkKeysFile(t, keysFile, 1)
 }
 
 // SIGKILL while Vault's answer to sys/init is on its way (Vault has initialised; the
 // answer is held by a proxy): the keys file stays empty, and the re-run says what
 // happened.
 func TestInitKilledDuringAnswer(t *testing.T) {
-	v := startFreshVault(t)
-	proxy := newCutProxy(t, v.Addr, true)
+	v, _ := startFreshVault(t)
+	proxy := newCutProxy(t, v.Addr, true, false)
 	keysFile := filepath.Join(t.TempDir(), "vault-keys.json")
 	cmd, _ := startHelper(t, "init", proxy.srv.URL, keysFile)
 	select {
@@ -410,7 +430,7 @@ func BenchmarkInitKeysWindow(b *testing.B) {
 	defer func() { testHookSaved = nil }()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		v := startFreshVault(b)
+		v, stopVault := startFreshVault(b)
 		keysFile := filepath.Join(b.TempDir(), "vault-keys.json")
 		var lastRead, saved time.Time
 		testHookSaved = func() { saved = time.Now() }
@@ -442,7 +462,7 @@ func BenchmarkInitKeysWindow(b *testing.B) {
 			b.Fatal("the window was not measured")
 		}
 		windows = append(windows, saved.Sub(lastRead))
-		v.Stop()
+		stopVault()
 	}
 	sorted := append([]time.Duration(nil), windows...)
 	for i := range sorted { // tiny insertion sort: no extra import for one benchmark
