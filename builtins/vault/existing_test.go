@@ -217,6 +217,8 @@ print("init.keys is None:", init.keys == None, "init.root_token is None:", init.
 	for _, r := range []result{plan, apply, plan2, apply2} {
 		noSecrets(t, r, ev.rootToken, ev.unsealKey, serverToken, credsPass, pg.Password)
 	}
+	t.Logf("requests: plan %d, apply %d (%d writes), second plan %d, second apply %d (%d writes)",
+		len(plan.rec.all()), len(apply.rec.all()), len(apply.rec.writes()), len(plan2.rec.all()), len(apply2Reqs), len(writesOf(apply2Reqs)))
 	t.Logf("live plan against a Vault initialised elsewhere:\n%s", plan.plan)
 }
 
@@ -367,5 +369,10 @@ vault.unseal(i.keys)
 		if _, err := os.Stat(missing); err == nil {
 			t.Errorf("%s created the keys file", mode)
 		}
+	}
+	// Offline nothing is known: unseal(None) is planned as a call that needs no keys.
+	r := mustRun(t, `vault.unseal(None)`, runtime.Plan, opts{offline: true, addr: "http://127.0.0.1:1"})
+	if rec := r.record(t, "vault unseal"); rec.Action != runtime.Call || rec.Summary != "no keys given" {
+		t.Errorf("offline: unseal(None) is %s %q", rec.Action, rec.Summary)
 	}
 }
