@@ -178,29 +178,36 @@ func (v *vault) applyInit(ctx context.Context, path string, req *api.InitRequest
 var testHookReserved func(path string)
 var testHookSaved func()
 
-// initFailed handles a failed sys/init. The request may have reached Vault even though
-// no answer came back (a cut connection, a truncated body, a timeout), so Vault is asked
-// whether it is initialised now. Only if it is not (or it was, by someone else, before
-// our request) is the empty keys file removed; otherwise the file stays, empty, as the
-// marker by which a re-run recognises the interrupted init, and the error says the keys
-// are lost and how to start again.
+// initFailed handles a failed sys/init. Unless Vault answered with an error, the request
+// may have reached it even though no answer came back (a cut connection, a truncated
+// body, a timeout, an interrupt), so Vault is asked whether it is initialised now. The
+// empty keys file is removed only when Vault answered and is not initialised (it
+// refused), or answered that someone else had initialised it; otherwise the file stays,
+// empty, as the marker by which a re-run recognises an init cut off after Vault
+// initialised (a Vault may finish an init whose client has gone), and the error says
+// what happened.
 func (v *vault) initFailed(c *api.Client, path string, initErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := c.Sys().SealStatusWithContext(ctx)
+	answered := statusCode(initErr) != 0
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w; then Vault's state could not be read (%v), so the empty keys file %s is kept: "+
 			"a re-run reuses it if Vault is still uninitialised, and otherwise says what to do",
 			v.explain(initErr), v.explain(err), path)
-	case !st.Initialized:
+	case answered && !st.Initialized:
 		os.Remove(path) // empty: reserved a moment ago, or left by an earlier interrupted run
 		return v.explain(initErr)
-	case statusCode(initErr) == 400 && strings.Contains(responseText(initErr), "already initialized"):
+	case answered && statusCode(initErr) == 400 && strings.Contains(responseText(initErr), "already initialized"):
 		// Vault refused: someone else initialised it between our check and our request.
 		os.Remove(path)
 		return fmt.Errorf("%w: Vault was initialised elsewhere meanwhile; a re-run goes on without keys (give a token with VAULT_TOKEN)",
 			v.explain(initErr))
+	case !st.Initialized:
+		return fmt.Errorf("%w: no answer to sys/init, and Vault reports it is not initialised; the empty keys file %s is kept: "+
+			"a re-run reuses it while Vault is uninitialised, and says what happened if Vault did initialise after all",
+			v.explain(initErr), path)
 	default:
 		cause := initErr.Error()
 		if isUnreachable(initErr) {

@@ -209,6 +209,20 @@ func TestInitRefusesOtherExistingKeysFiles(t *testing.T) {
 	if vaultInitialized(t, v.Addr) {
 		t.Error("Vault was initialised")
 	}
+
+	// Vault refusing the init (a PGP key it cannot parse) leaves no keys file behind: the
+	// reservation is removed, and Vault stays uninitialised.
+	path := filepath.Join(t.TempDir(), "vault-keys.json")
+	r := run(t, `vault.init(key_shares = 1, key_threshold = 1, pgp_keys = ["bm90LWEta2V5"])`, runtime.Apply, opts{addr: v.Addr, keysFile: path})
+	if r.err == nil || !strings.Contains(r.errMsg, "answered 400") {
+		t.Errorf("init with a bad PGP key: %v", r.errMsg)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		t.Error("a refused init left its keys file")
+	}
+	if vaultInitialized(t, v.Addr) {
+		t.Error("Vault was initialised with a bad PGP key")
+	}
 }
 
 // Two runs cannot hold the same reserved keys file: the second is refused while the
