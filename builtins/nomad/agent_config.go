@@ -159,6 +159,9 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			if err := verifyRewrite(data, path, set); err != nil {
 				return nil, err
 			}
+			if err := verifyHCL1(data, path, set); err != nil {
+				return nil, err
+			}
 			if err := ac.writeAtomic(data, mode); err != nil {
 				return nil, fmt.Errorf("write %s: %w", path, err)
 			}
@@ -232,6 +235,9 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 		if sensitive {
 			m.run.Secret(s) // a token given as a plain string is still a token
 		}
+		if err := hcl1Writable(s); err != nil {
+			return wantAttr{}, err
+		}
 		return wantAttr{value: cty.StringVal(s)}, nil
 	case *starlark.List, starlark.Tuple:
 		ss, err := runtime.StringList(v)
@@ -240,6 +246,9 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 		}
 		vals := make([]cty.Value, len(ss))
 		for i, s := range ss {
+			if err := hcl1Writable(s); err != nil {
+				return wantAttr{}, err
+			}
 			vals[i] = cty.StringVal(s)
 		}
 		return wantAttr{value: cty.TupleVal(vals)}, nil
