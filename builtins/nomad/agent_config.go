@@ -169,7 +169,7 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 				// The next nomad call must wait for the restarted agent, not trust an
 				// answer from before the restart.
 				m.probed, m.reachErr, m.restarted = false, nil, true
-				if err := m.runOnChange(ctx, argv); err != nil {
+				if err := m.runOnChange(ctx, argv, path); err != nil {
 					return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
 				}
 			}
@@ -288,8 +288,10 @@ func verifyRewrite(data []byte, path string, set map[string]*cty.Value) error {
 
 // runOnChange runs the on_change command (a restart, typically). Its output is shown
 // only on failure, and through the redactor: a restart script may echo its config.
-func (m *module) runOnChange(ctx context.Context, argv []string) error {
+// It gets onChangeEnv, not nvrun's environment: that holds VAULT_TOKEN and NOMAD_TOKEN.
+func (m *module) runOnChange(ctx context.Context, argv []string, path string) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = m.onChangeEnv(path)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		return nil
