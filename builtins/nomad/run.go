@@ -104,10 +104,11 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	}
 
 	plan, _, err := c.Jobs().Plan(job, true, writeOptions(ctx, ns, region))
-	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) {
-		// The agent's config changes earlier in this plan (say, the vault block that
-		// enables Vault) are not applied yet, and Nomad judges the job by the config it
-		// runs with: "Vault not enabled but used in the job". Apply will have both.
+	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) && m.plansWithoutVault(c, job) {
+		// The agent's config changes earlier in this plan (the vault block that enables
+		// Vault) are not applied yet, and Nomad judges the job by the config it runs
+		// with: "Vault not enabled but used in the job". Apply will have both. Only such
+		// a refusal is softened: the same job without its vault blocks plans cleanly.
 		return m.unplanned(thread, c, js, shape, notes,
 			fmt.Sprintf("not planned with Nomad until %s is applied; Nomad said: %s", strings.Join(m.pendingAgent, ", "), oneLine(nomadText(err))))
 	}
