@@ -115,7 +115,7 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, nomadError("plan", err))
 	}
-	if plan.Diff == nil || plan.Diff.Type == "None" {
+	if plan.Diff != nil && plan.Diff.Type == "None" {
 		current, err := m.currentResult(ctx, c, *job.ID, ns, region)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", addr, err)
@@ -129,9 +129,17 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 		Planned: plannedResult(m.run, thread, *job.ID),
 		Apply:   apply(plan.JobModifyIndex),
 	}
-	if plan.Diff.Type == "Added" {
+	switch {
+	case plan.Diff == nil:
+		// We asked for a diff and got none (an older server, or a proxy that drops it):
+		// that proves nothing, so the job is registered. No modify index: a new job.
+		if plan.JobModifyIndex == 0 {
+			ch.Action = runtime.Create
+		}
+		notes = append(notes, "Nomad's plan answer has no diff, so whether the job changed is unknown: it is registered")
+	case plan.Diff.Type == "Added":
 		ch.Action = runtime.Create
-	} else {
+	default:
 		ch.Diff = planDiff(plan.Diff, js.taint)
 		notes = append(notes, planAnnotations(plan.Diff)...)
 	}
