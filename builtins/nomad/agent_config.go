@@ -159,11 +159,8 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			if err := verifyRewrite(data, path, set); err != nil {
 				return nil, err
 			}
-			if err := verifyHCL1(data, path, set); err != nil {
+			if err := ac.replaceVerified(data, set, mode); err != nil {
 				return nil, err
-			}
-			if err := ac.writeAtomic(data, mode); err != nil {
-				return nil, fmt.Errorf("write %s: %w", path, err)
 			}
 			if len(argv) > 0 {
 				// The next nomad call must wait for the restarted agent, not trust an

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
 
@@ -144,6 +145,19 @@ func verifyHCL1(data []byte, path string, set map[string]*cty.Value) error {
 func hcl1Writable(s string) error {
 	if strings.Contains(s, "${") || strings.Contains(s, "%{") {
 		return errors.New(`contains "${" or "%{", which nvrun cannot write so that Nomad's HCL 1 reads it back as given`)
+	}
+	return nil
+}
+
+// replaceVerified replaces the agent config with data (atomically, writeAtomic) only if
+// Nomad's HCL 1 loads data and reads back what was set (verifyHCL1); otherwise the old
+// file stays as it was. on_change runs only after this succeeded.
+func (ac *agentConfig) replaceVerified(data []byte, set map[string]*cty.Value, mode fs.FileMode) error {
+	if err := verifyHCL1(data, ac.path, set); err != nil {
+		return err
+	}
+	if err := ac.writeAtomic(data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", ac.path, err)
 	}
 	return nil
 }

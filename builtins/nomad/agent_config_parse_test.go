@@ -137,3 +137,38 @@ func TestAgentConfigRefusesTemplateSequences(t *testing.T) {
 		}
 	}
 }
+
+// The last gate itself: a rewritten file HCL 1 cannot load does not replace the old one
+// (same bytes, same inode, no temp file left); a good one does, atomically.
+func TestReplaceVerifiedKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nomad.hcl")
+	if err := os.WriteFile(cfg, []byte(agentHCL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ac, err := readAgentConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := inode(t, cfg)
+	addr := cty.StringVal("http://v:8200")
+	set := map[string]*cty.Value{"address": &addr}
+	broken := agentHCL + "client { enabled = }\n"
+	if err := ac.replaceVerified([]byte(broken), set, 0o600); err == nil || !strings.Contains(err.Error(), "would not load") {
+		t.Fatalf("error %v", err)
+	}
+	if got := mustRead(t, cfg); got != agentHCL || inode(t, cfg) != before || fileMode(t, cfg) != 0o644 {
+		t.Fatalf("the old file was touched:\n%s", got)
+	}
+	good := strings.Replace(agentHCL, `address = "http://127.0.0.1:8200"`, `address = "http://v:8200"`, 1)
+	if err := ac.replaceVerified([]byte(good), set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, cfg); got != good || inode(t, cfg) == before || fileMode(t, cfg) != 0o600 {
+		t.Fatalf("not replaced atomically:\n%s", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}
