@@ -11,11 +11,14 @@ import (
 	hcl1 "github.com/hashicorp/hcl"
 	hcl1ast "github.com/hashicorp/hcl/hcl/ast"
 	hcl1parser "github.com/hashicorp/hcl/hcl/parser"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
-// parseAgentHCL1 parses a whole agent config as Nomad does: with HCL 1, which accepts
-// duplicate keys (Nomad 1.6's HCL fork does not refuse them, later forks do). A file
+// parseAgentHCL1 parses a whole agent config as Nomad does: with HCL 1, accepting a
+// repeated key (older HCL 1 forks have no duplicate-key check; the v1.0.1-vault-7 fork in
+// go.mod refuses them by default, so the parser is asked not to). A file
 // Nomad could not load is refused here, when it is first read, in plan and in the
 // apply's preflight, so that nothing is written (no Vault init, no token minted) and
 // no restart runs into a config Nomad cannot decode. The error names file:line:col.
@@ -26,7 +29,14 @@ func parseAgentHCL1(src []byte, path string) (*hcl1ast.File, error) {
 	}
 	var pe *hcl1parser.PosError
 	if errors.As(err, &pe) && pe.Pos.IsValid() {
-		return nil, fmt.Errorf("%s:%d:%d: Nomad could not load this agent config (HCL 1): %s", path, pe.Pos.Line, pe.Pos.Column, hideSource(pe.Err.Error()))
+		hint := ""
+		if strings.HasSuffix(pe.Err.Error(), "got: EOF") {
+			// HCL 1 points at the end of the file; say where the open block starts.
+			if line := unclosedBlockLine(src, path); line > 0 {
+				hint = fmt.Sprintf(" (the block that starts at line %d is not closed)", line)
+			}
+		}
+		return nil, fmt.Errorf("%s:%d:%d: Nomad could not load this agent config (HCL 1): %s%s", path, pe.Pos.Line, pe.Pos.Column, hideSource(pe.Err.Error()), hint)
 	}
 	return nil, fmt.Errorf("%s: Nomad could not load this agent config (HCL 1): %s", path, hideSource(err.Error()))
 }
@@ -74,6 +84,27 @@ func topLevelKeys(f *hcl1ast.File, path string) error {
 		return fmt.Errorf("%s:%d:%d: Nomad could not load this agent config: %s (not a Nomad agent setting; a stray line also hides the block after it)", path, pos.Line, pos.Column, what)
 	}
 	return nil
+}
+
+// unclosedBlockLine is the line of the first top-level `name {` whose brace is never
+// closed, found with HCL 2's lexer (which tokenizes HCL 1 alike); 0 if none is found.
+func unclosedBlockLine(src []byte, path string) int {
+	toks, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos)
+	depth := 0
+	for i, t := range toks {
+		switch t.Type {
+		case hclsyntax.TokenOBrace:
+			if depth == 0 {
+				if _, ok := matchingBrace(toks, i); !ok {
+					return t.Range.Start.Line
+				}
+			}
+			depth++
+		case hclsyntax.TokenCBrace:
+			depth--
+		}
+	}
+	return 0
 }
 
 var (

@@ -21,7 +21,7 @@ var brokenAgentConfigs = []struct {
 	name, src, at, want string
 }{
 	{"attribute without value", agentHCL + "client { enabled = }\n", ":27:20: ", "unexpected RBRACE"},
-	{"unclosed server block", strings.Replace(agentHCL, "  bootstrap_expect = 1\n}\n", "  bootstrap_expect = 1\n", 1), ":26:2: ", "object expected closing RBRACE got: EOF"},
+	{"unclosed server block", strings.Replace(agentHCL, "  bootstrap_expect = 1\n}\n", "  bootstrap_expect = 1\n", 1), ":26:2: ", "object expected closing RBRACE got: EOF (the block that starts at line 5 is not closed)"},
 	// HCL 1 reads a stray line as the first keys of the block after it: the file parses,
 	// but Nomad refuses the unexpected key, and the block is not where Nomad looks.
 	{"garbage line before a block", strings.Replace(agentHCL, "# Vault integration\n", "garbage\n", 1), ":17:1: ", `unexpected key "garbage"`},
