@@ -159,14 +159,14 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			if err := verifyRewrite(data, path, set); err != nil {
 				return nil, err
 			}
-			if err := ac.writeAtomic(data, mode); err != nil {
-				return nil, fmt.Errorf("write %s: %w", path, err)
+			if err := ac.replaceVerified(data, set, mode); err != nil {
+				return nil, err
 			}
 			if len(argv) > 0 {
 				// The next nomad call must wait for the restarted agent, not trust an
 				// answer from before the restart.
 				m.probed, m.reachErr, m.restarted = false, nil, true
-				if err := m.runOnChange(ctx, argv); err != nil {
+				if err := m.runOnChange(ctx, argv, path); err != nil {
 					return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
 				}
 			}
@@ -232,6 +232,9 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 		if sensitive {
 			m.run.Secret(s) // a token given as a plain string is still a token
 		}
+		if err := hcl1Writable(s); err != nil {
+			return wantAttr{}, err
+		}
 		return wantAttr{value: cty.StringVal(s)}, nil
 	case *starlark.List, starlark.Tuple:
 		ss, err := runtime.StringList(v)
@@ -240,6 +243,9 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 		}
 		vals := make([]cty.Value, len(ss))
 		for i, s := range ss {
+			if err := hcl1Writable(s); err != nil {
+				return wantAttr{}, err
+			}
 			vals[i] = cty.StringVal(s)
 		}
 		return wantAttr{value: cty.TupleVal(vals)}, nil
@@ -279,8 +285,10 @@ func verifyRewrite(data []byte, path string, set map[string]*cty.Value) error {
 
 // runOnChange runs the on_change command (a restart, typically). Its output is shown
 // only on failure, and through the redactor: a restart script may echo its config.
-func (m *module) runOnChange(ctx context.Context, argv []string) error {
+// It gets onChangeEnv, not nvrun's environment: that holds VAULT_TOKEN and NOMAD_TOKEN.
+func (m *module) runOnChange(ctx context.Context, argv []string, path string) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = m.onChangeEnv(path)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		return nil

@@ -60,6 +60,9 @@ func readAgentConfig(path string) (*agentConfig, error) {
 		return nil, err
 	}
 	ac.exists, ac.src = true, src
+	if _, err := parseAgentHCL1(src, path); err != nil {
+		return nil, err
+	}
 	if st, err := os.Stat(ac.real); err == nil {
 		ac.mode = st.Mode().Perm()
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/nvrun/nvrun/runtime"
 )
 
 // capabilityChecker is what the vault module provides under "vault.capabilities": the
@@ -39,8 +41,14 @@ type templateCheck struct {
 // a deployment ("Missing: vault.read(...)"); here the job fails before anything is
 // deployed, naming the path, the policies and what they do grant.
 //
+// A check that cannot be made fails closed: an error, naming the path and why, unless
+// the script opted out with nomad.run(..., check_templates = "warn"), which records a
+// note and a warning and goes ahead unchecked. A check that cannot be answered before
+// apply (an offline plan, or a Vault initialised only at apply) is a note in a plan:
+// apply makes it.
+//
 // It returns plan notes, and an error naming every path that is not granted.
-func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm bool) ([]string, error) {
+func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm bool, onCheckError string) ([]string, error) {
 	var checks []templateCheck
 	var notes []string
 	tasks := map[string]bool{}
@@ -96,15 +104,21 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 	if ev, ok := checker.(capabilityEvaluator); ok && !confirm {
 		check = ev.EvaluateCapabilities
 	}
-	var denied []string
+	var denied, failed []string
 	for _, c := range checks {
 		caps, grantedBy, err := check(ctx, c.policies, c.access.Path)
 		head := fmt.Sprintf("%stemplate %s %s", prefix(c), c.access.verb(), c.access.Path)
-		if err != nil {
-			// Failing open, with a warning: the check is an extra that Nomad does not
-			// have, and a Vault that cannot answer it will be reported by what follows.
+		var pending interface{ NotYetKnown() bool }
+		switch {
+		case err != nil && m.run.Mode() == runtime.Plan && errors.As(err, &pending) && pending.NotYetKnown():
+			notes = append(notes, fmt.Sprintf("%s: check skipped until apply (%v)", head, err))
+			continue
+		case err != nil && onCheckError == checkWarn:
 			notes = append(notes, fmt.Sprintf("%s: check skipped (%v)", head, err))
-			m.run.Warn("nomad job %q: %s: the Vault capability check failed: %v", deref(job.ID), head, err)
+			m.run.Warn("nomad job %q: %s: the Vault capability check failed: %v; going ahead unchecked (check_templates = %q)", deref(job.ID), head, err, checkWarn)
+			continue
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s: the Vault capability check failed: %v", head, err))
 			continue
 		}
 		if grants(caps, c.access.Op) {
@@ -117,11 +131,22 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 		}
 		denied = append(denied, fmt.Sprintf("%s: not granted by %s (capabilities: %s)", head, bracket(c.policies), bracket(caps)))
 	}
+	if len(failed) > 0 {
+		denied = append(denied, failed...)
+		denied[len(denied)-1] += fmt.Sprintf(` (to go ahead without the check, pass check_templates = %q to nomad.run)`, checkWarn)
+	}
 	if len(denied) > 0 {
 		return notes, errors.New(strings.Join(denied, "; "))
 	}
 	return notes, nil
 }
+
+// check_templates values: what nomad.run does when a template capability check cannot
+// be made.
+const (
+	checkFail = "fail" // the default: an error, nothing registered
+	checkWarn = "warn" // a note and a warning; the job goes ahead unchecked
+)
 
 // taskEnv is the environment Nomad gives a task's templates, as far as it is known
 // before an allocation exists: the task's env and the job's runtime variables.

@@ -52,6 +52,12 @@ func (f *fakeChecker) CheckCapabilities(_ context.Context, policies []string, pa
 	return caps, by, nil
 }
 
+// notYetKnownErr is how the vault module's checker says a check cannot be answered in
+// this plan (offline, or Vault initialised only at apply).
+type notYetKnownErr struct{ error }
+
+func (notYetKnownErr) NotYetKnown() bool { return true }
+
 // closedAddr is an address where nothing listens: Nomad unreachable.
 func closedAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,6 +80,7 @@ func TestPreflightTemplates(t *testing.T) {
 		wantErr string
 		want    []string
 		warn    string
+		run     string // extra nomad.run arguments
 	}{
 		{name: "granted", checker: granted, mode: runtime.Plan, offline: true,
 			want: []string{"+  nomad job \"nomad-vault-demo\"", "# template reads database/creds/accessdb: granted by access-tables", `# job "nomad-vault-demo" {`}},
@@ -88,14 +95,30 @@ func TestPreflightTemplates(t *testing.T) {
 		{name: "no checker live", mode: runtime.Plan,
 			want: []string{"# template reads database/creds/accessdb: check skipped (no Vault capability checker in this run (the vault module is not loaded))"},
 			warn: "cannot reach Nomad"},
+		// A check that cannot be made fails closed, in plan and apply, unless the script
+		// opts out; one that cannot be answered before apply is a note in a plan only.
 		{name: "checker fails", checker: &fakeChecker{err: errors.New("vault sealed")}, mode: runtime.Plan, offline: true,
-			want: []string{"# template reads database/creds/accessdb: check skipped (vault sealed)"}, warn: "the Vault capability check failed: vault sealed"},
+			wantErr: `template reads database/creds/accessdb: the Vault capability check failed: vault sealed (to go ahead without the check, pass check_templates = "warn" to nomad.run)`},
+		{name: "checker fails in apply", checker: &fakeChecker{err: errors.New("vault sealed")}, mode: runtime.Apply,
+			wantErr: `template reads database/creds/accessdb: the Vault capability check failed: vault sealed`},
+		{name: "checker fails, warn", checker: &fakeChecker{err: errors.New("vault sealed")}, mode: runtime.Plan, offline: true, run: `check_templates = "warn"`,
+			want: []string{"# template reads database/creds/accessdb: check skipped (vault sealed)"}, warn: `the Vault capability check failed: vault sealed; going ahead unchecked (check_templates = "warn")`},
+		{name: "not known before apply", checker: &fakeChecker{err: notYetKnownErr{errors.New("Vault is initialised at apply")}}, mode: runtime.Plan, offline: true,
+			want: []string{"# template reads database/creds/accessdb: check skipped until apply (Vault is initialised at apply)"}},
+		{name: "not known in apply", checker: &fakeChecker{err: notYetKnownErr{errors.New("Vault is initialised at apply")}}, mode: runtime.Apply,
+			wantErr: `the Vault capability check failed: Vault is initialised at apply`},
+		{name: "bad check_templates", checker: granted, mode: runtime.Plan, offline: true, run: `check_templates = "off"`,
+			wantErr: `check_templates: "off" is not "fail" or "warn"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := runConfig{mode: tc.mode, offline: tc.offline, env: []string{"NOMAD_ADDR=" + closedAddr(t)}}
 			if tc.checker != nil {
 				cfg.modules = []runtime.Module{provider("vault.capabilities", tc.checker)}
+			}
+			script := script
+			if tc.run != "" {
+				script = runtimetest.Script(t, map[string]string{"main.star": guideVars + guideJobs + "\nnomad.run(web_job, " + tc.run + ")\n"})
 			}
 			r := runScript(t, script, cfg)
 			if tc.wantErr != "" {

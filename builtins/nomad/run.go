@@ -29,15 +29,20 @@ import (
 // "running", or None. A failure lists the failing allocations' task events.
 //
 // Before any of this, in plan and apply, the templates of tasks with a vault block are
-// checked against the tasks' policies (preflight.go).
+// checked against the tasks' policies (preflight.go). A check that cannot be made fails
+// the run, unless check_templates = "warn" (the default is "fail").
 //
 // Returns struct(id, version, modify_index, allocations=[...]).
 func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var jobV starlark.Value
 	var waitV starlark.Value = starlark.String("healthy")
 	var timeoutV starlark.Value = starlark.String("5m")
-	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "job", &jobV, "wait?", &waitV, "timeout?", &timeoutV); err != nil {
+	checks := checkFail
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "job", &jobV, "wait?", &waitV, "timeout?", &timeoutV, "check_templates?", &checks); err != nil {
 		return nil, err
+	}
+	if checks != checkFail && checks != checkWarn {
+		return nil, fmt.Errorf("%s: check_templates: %q is not %q or %q", fn.Name(), checks, checkFail, checkWarn)
 	}
 	js, ok := jobV.(*spec[api.Job])
 	if !ok {
@@ -68,7 +73,7 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 
 	// Checked here with nvrun's own evaluation, and confirmed by Vault right before a
 	// register (register), so an unchanged job costs Vault no token mint.
-	notes, err := m.preflightTemplates(ctx, job, false)
+	notes, err := m.preflightTemplates(ctx, job, false, checks)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -79,7 +84,7 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	}
 	apply := func(index uint64) func(context.Context) (starlark.Value, error) {
 		return func(ctx context.Context) (starlark.Value, error) {
-			return m.register(ctx, thread, c, js, index, w)
+			return m.register(ctx, thread, c, js, index, w, checks)
 		}
 	}
 	if !live {
@@ -99,17 +104,18 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	}
 
 	plan, _, err := c.Jobs().Plan(job, true, writeOptions(ctx, ns, region))
-	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) {
-		// The agent's config changes earlier in this plan (say, the vault block that
-		// enables Vault) are not applied yet, and Nomad judges the job by the config it
-		// runs with: "Vault not enabled but used in the job". Apply will have both.
+	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) && m.plansWithoutVault(c, job) {
+		// The agent's config changes earlier in this plan (the vault block that enables
+		// Vault) are not applied yet, and Nomad judges the job by the config it runs
+		// with: "Vault not enabled but used in the job". Apply will have both. Only such
+		// a refusal is softened: the same job without its vault blocks plans cleanly.
 		return m.unplanned(thread, c, js, shape, notes,
 			fmt.Sprintf("not planned with Nomad until %s is applied; Nomad said: %s", strings.Join(m.pendingAgent, ", "), oneLine(nomadText(err))))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, nomadError("plan", err))
 	}
-	if plan.Diff == nil || plan.Diff.Type == "None" {
+	if plan.Diff != nil && plan.Diff.Type == "None" {
 		current, err := m.currentResult(ctx, c, *job.ID, ns, region)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", addr, err)
@@ -123,9 +129,17 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 		Planned: plannedResult(m.run, thread, *job.ID),
 		Apply:   apply(plan.JobModifyIndex),
 	}
-	if plan.Diff.Type == "Added" {
+	switch {
+	case plan.Diff == nil:
+		// We asked for a diff and got none (an older server, or a proxy that drops it):
+		// that proves nothing, so the job is registered. No modify index: a new job.
+		if plan.JobModifyIndex == 0 {
+			ch.Action = runtime.Create
+		}
+		notes = append(notes, "Nomad's plan answer has no diff, so whether the job changed is unknown: it is registered")
+	case plan.Diff.Type == "Added":
 		ch.Action = runtime.Create
-	} else {
+	default:
 		ch.Diff = planDiff(plan.Diff, js.taint)
 		notes = append(notes, planAnnotations(plan.Diff)...)
 	}
@@ -166,10 +180,10 @@ type waitSpec struct {
 
 // register is the apply half of nomad.run: register with the index the plan saw, then
 // wait. index 0 means "only if the job does not exist yet", as Nomad defines it.
-func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.Client, js *spec[api.Job], index uint64, w waitSpec) (starlark.Value, error) {
+func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.Client, js *spec[api.Job], index uint64, w waitSpec, checks string) (starlark.Value, error) {
 	job := js.v
 	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
-	if _, err := m.preflightTemplates(ctx, job, true); err != nil {
+	if _, err := m.preflightTemplates(ctx, job, true, checks); err != nil {
 		return nil, err
 	}
 	if m.opts.BeforeRegister != nil {

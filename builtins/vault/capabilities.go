@@ -37,7 +37,7 @@ func (c *capabilityChecker) EvaluateCapabilities(ctx context.Context, policies [
 // is asked for it on path, and the token is revoked. Vault's answer wins. The trade-off:
 // that is three requests and a token mint (audited, not in the plan) per check, and it
 // needs a token allowed to mint orphans with these policies; if the confirmation cannot
-// be made, the run warns and keeps nvrun's own evaluation. A plan never mints anything.
+// be made, that is an error (the check fails closed). A plan never mints anything.
 func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error) {
 	caps, readBy, err := c.evaluate(ctx, policies, path)
 	if err != nil {
@@ -49,8 +49,9 @@ func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []st
 	}
 	confirmed, err := v.vaultCapabilities(ctx, policies, path)
 	if err != nil {
-		v.run.Warn("vault: could not confirm the capabilities of %s on %q with Vault (%v); using nvrun's own evaluation", showValue(policies), path, err)
-		return caps, readBy, nil
+		// Failing closed: an answer Vault would not confirm is no answer. The caller
+		// decides whether to go ahead unchecked (nomad.run's check_templates = "warn").
+		return nil, nil, fmt.Errorf("could not confirm the capabilities of %s with Vault (it mints a 1m token with exactly these policies and asks sys/capabilities): %w", showValue(policies), err)
 	}
 	confirmed = normaliseCaps(confirmed)
 	if !containsString(confirmed, "read") && !containsString(confirmed, "root") {
@@ -79,7 +80,7 @@ func (c *capabilityChecker) evaluate(ctx context.Context, policies []string, pat
 			if st == blocked {
 				why = v.blockedReason()
 			}
-			return nil, nil, fmt.Errorf("vault policy %q is not written by this script and cannot be read from Vault (%s)", name, why)
+			return nil, nil, notYetKnown{fmt.Errorf("vault policy %q is not written by this script and cannot be read from Vault (%s)", name, why)}
 		}
 		cl, err := v.api("")
 		if err != nil {
@@ -127,6 +128,14 @@ func (v *vault) vaultCapabilities(ctx context.Context, policies []string, path s
 	}
 	return caps, nil
 }
+
+// notYetKnown is a check that cannot be answered in this plan (offline, or Vault is
+// initialised or logged in to only at apply), as opposed to one that failed. Callers
+// tell them apart by the NotYetKnown method (modules do not import each other).
+type notYetKnown struct{ error }
+
+func (e notYetKnown) NotYetKnown() bool { return true }
+func (e notYetKnown) Unwrap() error     { return e.error }
 
 func containsString(l []string, s string) bool {
 	for _, e := range l {
