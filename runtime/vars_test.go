@@ -45,7 +45,7 @@ print(repr(s), repr(i), repr(b), repr(f), repr(l), repr(d), repr(n))
 		{name: "undeclared far from all", vars: []string{"completely_other=1"}, wantErr: `"completely_other" is not declared by the script; see nvrun --vars`},
 		{name: "undeclared in file", file: `{"ss": "x"}`, wantErr: `is not declared by the script; did you mean "s"?`},
 		{name: "undeclared env is ignored", env: []string{"NVRUN_VAR_zzz=1"}, want: `"dflt" 1`},
-		{name: "no equals", vars: []string{"s"}, wantErr: `--var: "s" is not NAME=VALUE`},
+		{name: "no equals", vars: []string{"s=x", "s"}, wantErr: `--var: the 2nd --var is not NAME=VALUE`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,5 +104,65 @@ func TestVarsListed(t *testing.T) {
 	}
 	if _, err := os.Stat(script); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSensitiveVarsNeverPrinted: a sensitive var's value, in whatever type, set however,
+// and even when it is mistyped or given without its name, appears in no output.
+func TestSensitiveVarsNeverPrinted(t *testing.T) {
+	const canary = "Zq7-sens1tive-canary"
+	decl := `
+pw = var("pw", "dflt-pw-0000", sensitive = True)
+n = var("n", 1, sensitive = True)
+l = var("l", ["dflt-list-0000"], sensitive = True)
+d = var("d", {"user": "dflt-dict-0000"}, sensitive = True)
+print("values:", pw, l, d, repr(l), str(d), d.get("user"), l[0])
+print("json:", json.encode(struct(l = [str(x) for x in l])))
+fail("see " + str(l) + " and " + str(d))
+`
+	cases := []struct {
+		name    string
+		vars    []string
+		env     []string
+		file    string
+		wantErr string // besides the canary never showing
+	}{
+		{name: "list by flag", vars: []string{`l=["` + canary + `"]`}, wantErr: "values: (sensitive) [(sensitive)]"},
+		{name: "dict by flag", vars: []string{`d={"user":"` + canary + `"}`}, wantErr: `{"user": (sensitive)}`},
+		{name: "nested by file", file: `{"d": {"a": ["` + canary + `", {"b": "` + canary + `"}]}}`, wantErr: `{"a": [(sensitive), {"b": (sensitive)}]}`},
+		{name: "list by env", env: []string{`NVRUN_VAR_l=["` + canary + `"]`}, wantErr: "see [(sensitive)]"},
+		{name: "defaults are secrets too", wantErr: `see [(sensitive)] and {"user": (sensitive)}`},
+		{name: "mistyped int", vars: []string{"n=" + canary}, wantErr: "var n (set by --var n): want a int; the value is not shown"},
+		{name: "mistyped int by env", env: []string{"NVRUN_VAR_n=" + canary}, wantErr: "the value is not shown"},
+		{name: "mistyped list", vars: []string{"l=" + canary}, wantErr: "want a list; the value is not shown"},
+		{name: "list for dict", vars: []string{`d=["` + canary + `"]`}, wantErr: "want a dict; the value is not shown"},
+		{name: "mistyped in file", file: `{"l": "` + canary + `"}`, wantErr: "want a list; the value is not shown"},
+		{name: "value without name", vars: []string{canary}, wantErr: "the 1st --var is not NAME=VALUE"},
+		{name: "value with empty name", vars: []string{"=" + canary}, wantErr: "the 1st --var is not NAME=VALUE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string]string{"main.star": decl}
+			if c.file != "" {
+				files["vars.json"] = c.file
+			}
+			script := runtimetest.Script(t, files)
+			o := runtimetest.ExecOptions{Mode: runtime.Plan, Vars: c.vars, Environ: c.env}
+			if c.file != "" {
+				o.VarFiles = []string{filepath.Join(filepath.Dir(script), "vars.json")}
+			}
+			r := exec(t, runtimetest.NewServer(), script, o)
+			if r.Err == nil {
+				t.Fatal("the script ends in fail(); the run must fail")
+			}
+			// The raw error too: the CLI redacts it, but it must not rely on that here.
+			all := r.All() + r.Err.Error()
+			if strings.Contains(all, canary) || strings.Contains(all, "dflt-") {
+				t.Fatalf("a sensitive value leaked:\n%s", all)
+			}
+			if !strings.Contains(r.Out+r.ErrMsg, c.wantErr) {
+				t.Fatalf("output lacks %q:\n%s%s", c.wantErr, r.Out, r.ErrMsg)
+			}
+		})
 	}
 }
