@@ -75,6 +75,13 @@ func newVarSet(r *Run, opts Options) (*varSet, error) {
 	return vs, nil
 }
 
+func withArticle(typ string) string {
+	if strings.ContainsRune("aeiou", rune(typ[0])) {
+		return "an " + typ
+	}
+	return "a " + typ
+}
+
 func ordinal(n int) string {
 	suffix := "th"
 	switch {
@@ -138,7 +145,7 @@ func (vs *varSet) builtin(thread *starlark.Thread, fn *starlark.Builtin, args st
 				// The value is a secret even when mistyped: keep it out of the error, and
 				// register it so that no other path can print it either.
 				vs.registerRaw(s)
-				return nil, fmt.Errorf("var %s (set by %s): want a %s; the value is not shown, the var is sensitive", name, s.source, typeName(def))
+				return nil, fmt.Errorf("var %s (set by %s): want %s; the value is not shown, the var is sensitive", name, s.source, withArticle(typeName(def)))
 			}
 			return nil, fmt.Errorf("var %s (set by %s): %w", name, s.source, err)
 		}

@@ -132,7 +132,7 @@ fail("see " + str(l) + " and " + str(d))
 		{name: "nested by file", file: `{"d": {"a": ["` + canary + `", {"b": "` + canary + `"}]}}`, wantErr: `{"a": [(sensitive), {"b": (sensitive)}]}`},
 		{name: "list by env", env: []string{`NVRUN_VAR_l=["` + canary + `"]`}, wantErr: "see [(sensitive)]"},
 		{name: "defaults are secrets too", wantErr: `see [(sensitive)] and {"user": (sensitive)}`},
-		{name: "mistyped int", vars: []string{"n=" + canary}, wantErr: "var n (set by --var n): want a int; the value is not shown"},
+		{name: "mistyped int", vars: []string{"n=" + canary}, wantErr: "var n (set by --var n): want an int; the value is not shown"},
 		{name: "mistyped int by env", env: []string{"NVRUN_VAR_n=" + canary}, wantErr: "the value is not shown"},
 		{name: "mistyped list", vars: []string{"l=" + canary}, wantErr: "want a list; the value is not shown"},
 		{name: "list for dict", vars: []string{`d=["` + canary + `"]`}, wantErr: "want a dict; the value is not shown"},
