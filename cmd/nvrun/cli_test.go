@@ -33,6 +33,36 @@ func TestDetailedExitcode(t *testing.T) {
 	}
 }
 
+// Under --detailed-exitcode, 2 means "changes": every error, a usage error included,
+// exits 1 there, as terraform does. Without the flag a usage error keeps exit 2.
+func TestDetailedExitcodeUsageErrors(t *testing.T) {
+	script := writeScript(t, "x = var('x', 1)\n")
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--nope", script}},
+		{"missing script", []string{"no/such/file.star"}},
+		{"no script", nil},
+		{"bad --var", []string{"--var", "x", script}},
+		{"undeclared --var", []string{"--var", "y=1", script}},
+		{"bad --var-file", []string{"--var-file", "no/such.json", script}},
+	}
+	for _, c := range cases {
+		for _, flag := range []string{"--detailed-exitcode", "--detailed-exitcode=true"} {
+			if res := nvrun(t, nil, nil, append([]string{flag, "--plan"}, c.args...)...); res.code != 1 {
+				t.Errorf("%s with %s: exit %d, want 1\n%s", c.name, flag, res.code, res.stderr)
+			}
+		}
+		if res := nvrun(t, nil, nil, append([]string{"--plan"}, c.args...)...); res.code != 2 {
+			t.Errorf("%s without --detailed-exitcode: exit %d, want 2\n%s", c.name, res.code, res.stderr)
+		}
+	}
+	if res := nvrun(t, nil, nil, "--detailed-exitcode=false", "--nope", script); res.code != 2 {
+		t.Errorf("--detailed-exitcode=false: exit %d, want 2", res.code)
+	}
+}
+
 func TestJSONIsPureAndRedacted(t *testing.T) {
 	srv := runtimetest.NewServer()
 	script := writeScript(t, "step('s')\nt = probe.mint('x')\nprint('token is', t.token)\nprobe.put('copy', t.token)\n")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -15,13 +16,32 @@ import (
 
 var errHelp = errors.New("help requested")
 
-// Exit codes, as terraform's --detailed-exitcode users expect.
+// Exit codes, as terraform's --detailed-exitcode users expect (README "Exit codes").
 const (
 	exitOK      = 0
 	exitError   = 1
-	exitUsage   = 2
+	exitUsage   = 2 // without --detailed-exitcode only: with it, 2 means changes
 	exitChanges = 2
 )
+
+// usageExit is the exit code of a usage error: 2, except under --detailed-exitcode
+// where 2 means "changes", so that any error exits 1 there, as terraform's do. It reads
+// args itself, as a usage error may be one the flag parser could not get past.
+func usageExit(args []string) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		v, ok := strings.CutPrefix(a, "--detailed-exitcode")
+		if !ok {
+			continue
+		}
+		if on, err := strconv.ParseBool(strings.TrimPrefix(v, "=")); v == "" || strings.HasPrefix(v, "=") && err == nil && on {
+			return exitError
+		}
+	}
+	return exitUsage
+}
 
 // Main is the whole CLI, callable from tests. extra modules are added to the standard
 // ones (tests use it to count effects).
@@ -32,7 +52,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nvrun: %v\n%s\n", err, usageLine)
-		return exitUsage
+		return usageExit(args)
 	}
 	if f.version {
 		fmt.Fprintf(stdout, "nvrun %s\n", version)
@@ -45,7 +65,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 			msg = strings.TrimPrefix(err.Error(), "stat "+f.script+": ")
 		}
 		fmt.Fprintf(stderr, "nvrun: script %s: %s\n%s\n", f.script, msg, usageLine)
-		return exitUsage
+		return usageExit(args)
 	}
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
@@ -97,7 +117,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		_ = res.WriteJSON(out, msg)
 	}
 	if err != nil {
-		return reportError(errOut, err, res, mode)
+		return reportError(errOut, err, res, mode, usageExit(args))
 	}
 	if !f.json {
 		ro := runtime.RenderOptions{Color: color}
@@ -113,13 +133,13 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	return exitOK
 }
 
-func reportError(w io.Writer, err error, res *runtime.Result, mode runtime.Mode) int {
+func reportError(w io.Writer, err error, res *runtime.Result, mode runtime.Mode, usageCode int) int {
 	var usage *runtime.UsageError
 	var pre *runtime.PreflightError
 	switch {
 	case errors.As(err, &usage):
 		fmt.Fprintf(w, "nvrun: %v\n%s\n", usage, usageLine)
-		return exitUsage
+		return usageCode
 	case errors.As(err, &pre):
 		fmt.Fprintf(w, "Error: the script cannot be planned, so nothing was applied:\n%v\n", pre.Err)
 	default:
