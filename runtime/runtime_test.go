@@ -303,6 +303,10 @@ func TestLoadRules(t *testing.T) {
 		{"unknown repo", map[string]string{"main.star": "load('@other//x.star', 'x')"}, "", "unknown repository"},
 		{"missing stdlib", map[string]string{"main.star": "load('@stdlib//nope.star', 'x')"}, "", "no such stdlib file"},
 		{"stdlib escape", map[string]string{"main.star": "load('@stdlib//../x.star', 'x')"}, "", "not a stdlib file"},
+		{"NUL bytes", map[string]string{"main.star": "\x00\x00\x00\x00"}, "", "main.star:1:1: the file contains a NUL byte"},
+		{"NUL in a comment", map[string]string{"main.star": "x = 1\n# é \x00\n"}, "", "main.star:2:5: the file contains a NUL byte"},
+		{"not UTF-8 in a string", map[string]string{"main.star": "x = 1\ny = 'ab\xff'\n"}, "", "main.star:2:8: the file is not valid UTF-8 (byte 0xff)"},
+		{"binary loaded file", map[string]string{"main.star": "load('lib/a.star', 'a')", "lib/a.star": "a = 1\n#\x89PNG\x00\n"}, "", "lib/a.star:2:2: the file is not valid UTF-8 (byte 0x89)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
