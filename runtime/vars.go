@@ -199,12 +199,27 @@ func (vs *varSet) registerRaw(s *setting) {
 
 // checkUnused reports a value set for a var the script never declared: almost always a
 // typo, and silently ignoring it would apply the default the user meant to override.
+//
+// An NVRUN_VAR_<name> the script does not declare is only a warning: the environment may
+// be shared with other scripts, but a typo there must not pass silently either.
 func (vs *varSet) checkUnused() error {
-	var names []string
+	var names, envNames []string
 	for n, s := range vs.settings {
-		if !s.used && !strings.HasPrefix(s.source, "env ") {
+		switch {
+		case s.used:
+		case strings.HasPrefix(s.source, "env "):
+			envNames = append(envNames, n)
+		default:
 			names = append(names, n)
 		}
+	}
+	sort.Strings(envNames)
+	for _, n := range envNames {
+		msg := fmt.Sprintf("NVRUN_VAR_%s is set, but the script declares no var %q, so it is ignored", n, n)
+		if near := closest(n, vs.declaredNames()); near != "" {
+			msg += fmt.Sprintf("; did you mean NVRUN_VAR_%s?", near)
+		}
+		vs.run.Warn("%s", msg)
 	}
 	if len(names) == 0 {
 		return nil

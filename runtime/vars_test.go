@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,30 @@ fail("see " + str(l) + " and " + str(d))
 				t.Fatalf("output lacks %q:\n%s%s", c.wantErr, r.Out, r.ErrMsg)
 			}
 		})
+	}
+}
+
+// An NVRUN_VAR_<name> for a var the script does not declare is a warning naming the
+// closest declared var (the environment may be shared, so not an error).
+func TestUndeclaredEnvVarWarns(t *testing.T) {
+	script := runtimetest.Script(t, map[string]string{"main.star": "var('db_password', 'x', sensitive = True)\nvar('token_role', 'r')\n"})
+	cases := []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"NVRUN_VAR_db_pasword=x"}, []string{`NVRUN_VAR_db_pasword is set, but the script declares no var "db_pasword", so it is ignored; did you mean NVRUN_VAR_db_password?`}},
+		{[]string{"NVRUN_VAR_unrelated_thing=1", "NVRUN_VAR_token_role=r2"}, []string{`NVRUN_VAR_unrelated_thing is set, but the script declares no var "unrelated_thing", so it is ignored`}},
+		{[]string{"NVRUN_VAR_token_role=r2"}, nil},
+	}
+	for _, c := range cases {
+		for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+			r := exec(t, runtimetest.NewServer(), script, runtimetest.ExecOptions{Mode: mode, Environ: c.env}).MustOK(t)
+			if fmt.Sprint(r.Res.Warnings) != fmt.Sprint(c.want) {
+				t.Errorf("%v, %s: warnings %q, want %q", c.env, mode, r.Res.Warnings, c.want)
+			}
+			if len(c.want) > 0 && !strings.Contains(r.Plan+r.Out, c.want[0]) {
+				t.Errorf("%v, %s: the warning is not shown:\n%s%s", c.env, mode, r.Out, r.Plan)
+			}
+		}
 	}
 }
