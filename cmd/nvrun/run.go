@@ -45,7 +45,10 @@ func usageExit(args []string) int {
 
 // Main is the whole CLI, callable from tests. extra modules are added to the standard
 // ones (tests use it to count effects).
-func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer, extra []runtime.Module) int {
+func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer, extra []runtime.Module) (code int) {
+	so := &stdoutWriter{w: stdout}
+	stdout = so
+	defer func() { code = so.exitCode(stderr, code) }()
 	f, _, err := parseFlags(args, stderr)
 	if errors.Is(err, errHelp) {
 		return exitOK
@@ -114,7 +117,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 			// pipeline reading stdout sees the error rather than nothing.
 			res = &runtime.Result{Mode: mode, Script: f.script}
 		}
-		_ = res.WriteJSON(out, msg)
+		_ = res.WriteJSON(out, msg) // a failed write is kept by stdoutWriter: exit 1
 	}
 	if err != nil {
 		return reportError(errOut, err, res, mode, usageExit(args))
@@ -179,6 +182,9 @@ func envMap(environ []string) map[string]string {
 }
 
 func isTerminal(w io.Writer) bool {
+	if so, ok := w.(*stdoutWriter); ok {
+		w = so.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
