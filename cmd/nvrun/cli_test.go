@@ -147,3 +147,33 @@ func TestJSONOnPreflightError(t *testing.T) {
 		t.Fatalf("doc = %+v, writes %d", doc, srv.Writes())
 	}
 }
+
+// --vars runs the script offline; a script that fails there (a fail(), a builtin that
+// needs a live value) still lists the vars it declared up to that point, says the list
+// stops there, and exits 1. Long defaults are cut so that the table stays readable.
+func TestVarsListedWhenScriptFailsOffline(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeScript(t, `a = var("a", "x", doc = "the a")
+hosts = var("hosts", ["host-number-one.example", "host-number-two.example", "host-number-three.example"], doc = "the hosts")
+if probe.get("k") == None:
+    pass
+fail("needs a live server")
+z = var("z", 1, doc = "declared after the failure")
+`)
+	res := nvrun(t, srv, nil, "--vars", script)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "the a") || !strings.Contains(res.stdout, "the hosts") || strings.Contains(res.stdout, "declared after") {
+		t.Fatalf("want a and hosts listed, not z:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stdout, `["host-number-one.example", "host-numbe…`) || strings.Contains(res.stdout, "host-number-two") {
+		t.Fatalf("the long default should be cut to 40 characters and an ellipsis:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, "main.star:5") || !strings.Contains(res.stderr, "needs a live server") || !strings.Contains(res.stderr, "vars declared after it are not listed") {
+		t.Fatalf("stderr should say where the script stopped and that the list may be incomplete:\n%s", res.stderr)
+	}
+	if srv.Writes() != 0 {
+		t.Fatal("--vars performed an effect")
+	}
+}

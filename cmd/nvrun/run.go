@@ -103,9 +103,16 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	}
 	res, err := runtime.Exec(ctx, opts, red)
 
-	if f.listVars && err == nil {
+	var usage *runtime.UsageError
+	if f.listVars && res != nil && !errors.As(err, &usage) {
+		// var() declarations are collected as they execute: list them even when the
+		// script fails later offline, and say where the list stops.
 		writeVars(out, res.Vars)
-		return exitOK
+		if err == nil {
+			return exitOK
+		}
+		fmt.Fprintf(errOut, "Error: the script stopped offline, so vars declared after it are not listed:\n%v\n", err)
+		return exitError
 	}
 	if f.json {
 		msg := ""
@@ -165,10 +172,27 @@ func writeVars(w io.Writer, vars []runtime.VarInfo) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tDEFAULT\tDOC")
 	for _, v := range vars {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, v.Default, v.Doc)
+		def := v.Default
+		if v.Type == "list" || v.Type == "dict" {
+			def = cut(def, maxDefaultWidth) // a URL or a path is worth its width; a SQL list is not
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, def, v.Doc)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nSet with --var NAME=VALUE, --var-file FILE.json, or NVRUN_VAR_NAME=VALUE.")
+}
+
+// maxDefaultWidth keeps a long list or dict default from pushing the DOC column off the
+// screen.
+const maxDefaultWidth = 40
+
+// cut shortens s to n runes, the last one an ellipsis.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func envMap(environ []string) map[string]string {
