@@ -2,8 +2,14 @@ package consul
 
 import (
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
@@ -85,5 +91,39 @@ func TestTokenFromRunEnvironment(t *testing.T) {
 	r.MustOK(t)
 	if len(rec.toks) == 0 || rec.toks[0] != token {
 		t.Errorf("sent tokens %q, want %q", rec.toks, token)
+	}
+}
+
+// An agent that answers with a certificate nvrun does not trust (self-signed here) is not
+// unreachable: a live plan fails naming the agent and the certificate, rather than
+// warning and reading nothing, and consul.wait fails at once rather than waiting for it.
+func TestBadCertificateIsAnError(t *testing.T) {
+	var hits atomic.Int32
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	s.StartTLS()
+	defer s.Close()
+	env := []string{"CONSUL_HTTP_ADDR=" + s.URL}
+	cases := []struct {
+		src  string
+		mode runtime.Mode
+	}{
+		{"print(consul.kv_get(\"k\"))\n", runtime.Plan},
+		{"print(consul.service(\"web\"))\n", runtime.Plan},
+		{"consul.wait(\"web\", timeout = \"1h\")\n", runtime.Apply},
+	}
+	for _, c := range cases {
+		r := exec(t, c.src, c.mode, execOpts{env: env, timeout: 10 * time.Minute})
+		if r.Err == nil {
+			t.Fatalf("%s: succeeded against a bad certificate; warnings %q", c.src, r.Res.Warnings)
+		}
+		for _, want := range []string{"main.star:1", "consul at " + s.URL, "certificate"} {
+			if !strings.Contains(r.ErrMsg, want) {
+				t.Errorf("%s: error lacks %q:\n%s", c.src, want, r.ErrMsg)
+			}
+		}
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the handler was reached %d times through an untrusted certificate", hits.Load())
 	}
 }
