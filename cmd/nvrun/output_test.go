@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -60,5 +62,29 @@ func TestStdoutWriteErrorsExitNonZero(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The real command, with stdout a pipe whose reader is gone (`nvrun --plan x | head -0`):
+// Go would kill it with SIGPIPE before any cleanup; it must exit 1 with a message.
+func TestClosedStdoutPipeInTheRealCommand(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	script := writeScript(t, "step('s')\nprint('printed')\n")
+	var errb bytes.Buffer
+	cmd := exec.Command(os.Args[0], "--plan", script)
+	cmd.Env = []string{"NVRUN_TEST_RUN_MAIN=1"}
+	cmd.Stdout, cmd.Stderr = w, &errb
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v (a signal shows as exit -1)\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "nvrun: writing to stdout: ") || !strings.Contains(errb.String(), "broken pipe") {
+		t.Fatalf("stderr:\n%s", errb.String())
 	}
 }
