@@ -422,8 +422,8 @@ func (e *e2e) generatedPasswords(auditLog string) []string {
 	var out []string
 	for _, line := range strings.Split(string(raw), "\n") {
 		var entry struct {
-			Type    string
-			Request struct{ Path string }
+			Type     string
+			Request  struct{ Path string }
 			Response struct {
 				Data map[string]any
 			}
