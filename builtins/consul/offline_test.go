@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -94,16 +95,31 @@ func TestTokenFromRunEnvironment(t *testing.T) {
 	}
 }
 
-// An agent that answers with a certificate nvrun does not trust (self-signed here) is not
-// unreachable: a live plan fails naming the agent and the certificate, rather than
+// An agent that answers with a TLS failure is not unreachable: a certificate nvrun does
+// not trust (self-signed here), or a TLS alert (the agent wants a client certificate,
+// verify_incoming). A live plan fails naming the agent and the certificate, rather than
 // warning and reading nothing, and consul.wait fails at once rather than waiting for it.
 func TestBadCertificateIsAnError(t *testing.T) {
 	var hits atomic.Int32
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
-	s.StartTLS()
-	defer s.Close()
-	env := []string{"CONSUL_HTTP_ADDR=" + s.URL}
+	handler := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) })
+	start := func(tc *tls.Config) *httptest.Server {
+		s := httptest.NewUnstartedServer(handler)
+		s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+		s.TLS = tc
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return s
+	}
+	selfSigned := start(nil)
+	wantsClientCert := start(&tls.Config{ClientAuth: tls.RequireAnyClientCert})
+	agents := []struct {
+		name string
+		s    *httptest.Server
+		env  []string
+	}{
+		{"self-signed", selfSigned, nil},
+		{"client certificate required", wantsClientCert, []string{"CONSUL_HTTP_SSL_VERIFY=false"}},
+	}
 	cases := []struct {
 		src  string
 		mode runtime.Mode
@@ -112,18 +128,20 @@ func TestBadCertificateIsAnError(t *testing.T) {
 		{"print(consul.service(\"web\"))\n", runtime.Plan},
 		{"consul.wait(\"web\", timeout = \"1h\")\n", runtime.Apply},
 	}
-	for _, c := range cases {
-		r := exec(t, c.src, c.mode, execOpts{env: env, timeout: 10 * time.Minute})
-		if r.Err == nil {
-			t.Fatalf("%s: succeeded against a bad certificate; warnings %q", c.src, r.Res.Warnings)
-		}
-		for _, want := range []string{"main.star:1", "consul at " + s.URL, "certificate"} {
-			if !strings.Contains(r.ErrMsg, want) {
-				t.Errorf("%s: error lacks %q:\n%s", c.src, want, r.ErrMsg)
+	for _, a := range agents {
+		for _, c := range cases {
+			r := exec(t, c.src, c.mode, execOpts{env: append([]string{"CONSUL_HTTP_ADDR=" + a.s.URL}, a.env...), timeout: 10 * time.Minute})
+			if r.Err == nil {
+				t.Fatalf("%s, %s: succeeded; warnings %q", a.name, c.src, r.Res.Warnings)
+			}
+			for _, want := range []string{"main.star:1", "consul at " + a.s.URL, "certificate"} {
+				if !strings.Contains(r.ErrMsg, want) {
+					t.Errorf("%s, %s: error lacks %q:\n%s", a.name, c.src, want, r.ErrMsg)
+				}
 			}
 		}
 	}
 	if hits.Load() != 0 {
-		t.Errorf("the handler was reached %d times through an untrusted certificate", hits.Load())
+		t.Errorf("the handler was reached %d times through a failed handshake", hits.Load())
 	}
 }
