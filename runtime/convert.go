@@ -90,6 +90,11 @@ func FromGo(x any) (starlark.Value, error) { return FromJSON(x) }
 
 // Struct builds an immutable struct value from fields.
 func Struct(fields starlark.StringDict) *starlarkstruct.Struct {
+	for k, v := range fields {
+		if b, ok := v.(*starlark.Builtin); ok { // a method such as http's response.json()
+			fields[k] = guardBuiltin(b)
+		}
+	}
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, fields)
 }
 

@@ -69,6 +69,9 @@ func (l *loader) loadMain(thread *starlark.Thread) (starlark.StringDict, error) 
 		return nil, fmt.Errorf("read script: %w", err)
 	}
 	name := l.prefix + filepath.Base(l.main)
+	if err := checkSource(name, src); err != nil {
+		return nil, err
+	}
 	l.loading = []string{name}
 	thread.SetLocal(localCurrentFile, name)
 	return starlark.ExecFileOptions(fileOptions, thread, name, src, l.run.globals)
@@ -93,6 +96,9 @@ func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDi
 		return e.globals, e.err
 	}
 	src, err := l.read(name)
+	if err == nil {
+		err = checkSource(name, src)
+	}
 	if err != nil {
 		return nil, err
 	}

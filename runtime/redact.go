@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +21,7 @@ const Redacted = "(sensitive)"
 const minSecretLen = 4
 
 // Redactor scrubs every registered secret, in each of the forms it can leak in (raw,
-// JSON- and Go-escaped, base64), from text. It is safe for concurrent use.
+// JSON- and Go-escaped, base64, percent-encoded, hex), from text. It is safe for concurrent use.
 //
 // The forms are indexed by their leading bytes, and Redact makes one pass over the text,
 // replacing at each position the longest form that starts there. Adding a secret only
@@ -157,7 +159,26 @@ func secretForms(s string) []string {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		forms = append(forms, enc.EncodeToString([]byte(s)))
 	}
+	// A password in a connection URL or a query string.
+	forms = append(forms, url.QueryEscape(s), url.PathEscape(s))
+	// The hex of the secret's bytes (a debug dump, a hashed-looking header), both cases.
+	h := hex.EncodeToString([]byte(s))
+	forms = append(forms, h, strings.ToUpper(h))
+	// A hex secret (Vault's unseal keys) in the other case.
+	if isHex(s) {
+		forms = append(forms, strings.ToLower(s), strings.ToUpper(s))
+	}
 	return forms
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // Writer returns an io.Writer that redacts each Write before passing it on. Callers

@@ -117,3 +117,23 @@ func BenchmarkRedactManySecrets(b *testing.B) {
 		r.Redact(line)
 	}
 }
+
+// Text full of hex (accessors, UUIDs, lease IDs) with hex secrets registered (unseal
+// keys, whose upper-case and hex-of-bytes forms are indexed too): the case the hex forms
+// could slow down.
+func BenchmarkRedactHexText(b *testing.B) {
+	r := NewRedactor()
+	for i := range 200 {
+		r.Add(fmt.Sprintf("%064x", i*7919+1))
+		r.Add(fmt.Sprintf("hvs.CAESI%020dxyzXYZabcdefgh", i))
+	}
+	var text strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&text, "  lease_id database/creds/app/%08x-%04x-4%03x-8%03x-%012x (%d)\n", i*2654435761, i, i, i, i*40503, i)
+	}
+	line := text.String()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		r.Redact(line)
+	}
+}

@@ -173,7 +173,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		if err != nil {
 			return nil, fmt.Errorf("module %s: %w", m.Name, err)
 		}
-		r.globals[m.Name] = v
+		r.globals[m.Name] = guard(v)
 	}
 	return r, nil
 }
@@ -191,7 +191,7 @@ func (r *Run) exec() error {
 		r.thread.Cancel(reason)
 	})
 	defer stop()
-	_, err := r.loader.loadMain(r.thread)
+	_, err := r.execMain()
 	r.runDeferred()
 	r.progress.finish()
 	if err != nil {

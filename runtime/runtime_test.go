@@ -183,6 +183,30 @@ func TestRedactorForms(t *testing.T) {
 	}
 }
 
+// Percent-encoded (query and path) and hex forms of a secret are scrubbed too: a
+// password in a connection URL, an unseal key (Vault's are hex) shown in upper case.
+func TestRedactorEncodedForms(t *testing.T) {
+	cases := []struct {
+		name, secret, form string
+	}{
+		{"query escape", "p@ss word/+&=x", "p%40ss+word%2F%2B%26%3Dx"},
+		{"path escape", "p@ss word/+&=x", "p@ss%20word%2F+&=x"},
+		{"hex of the bytes", "hunter2-pw", "68756e746572322d7077"},
+		{"upper hex of the bytes", "hunter2-pw", "68756E746572322D7077"},
+		{"hex key in upper case", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9F8E7D6C5B4A39281706F5E4D3C2B1A0"},
+		{"upper hex key in lower case", "9F8E7D6C5B4A39281706F5E4D3C2B1A0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			red := runtime.NewRedactor()
+			red.Add(c.secret)
+			if got := red.Redact("x " + c.form + " y"); got != "x (sensitive) y" {
+				t.Errorf("Redact(%q) = %q", c.form, got)
+			}
+		})
+	}
+}
+
 func TestPreflightBlocksWrites(t *testing.T) {
 	cases := map[string]string{
 		"type error after a write": "probe.put('a', '1')\nx = 1 + 'two'\n",
@@ -279,6 +303,10 @@ func TestLoadRules(t *testing.T) {
 		{"unknown repo", map[string]string{"main.star": "load('@other//x.star', 'x')"}, "", "unknown repository"},
 		{"missing stdlib", map[string]string{"main.star": "load('@stdlib//nope.star', 'x')"}, "", "no such stdlib file"},
 		{"stdlib escape", map[string]string{"main.star": "load('@stdlib//../x.star', 'x')"}, "", "not a stdlib file"},
+		{"NUL bytes", map[string]string{"main.star": "\x00\x00\x00\x00"}, "", "main.star:1:1: the file contains a NUL byte"},
+		{"NUL in a comment", map[string]string{"main.star": "x = 1\n# é \x00\n"}, "", "main.star:2:5: the file contains a NUL byte"},
+		{"not UTF-8 in a string", map[string]string{"main.star": "x = 1\ny = 'ab\xff'\n"}, "", "main.star:2:8: the file is not valid UTF-8 (byte 0xff)"},
+		{"binary loaded file", map[string]string{"main.star": "load('lib/a.star', 'a')", "lib/a.star": "a = 1\n#\x89PNG\x00\n"}, "", "lib/a.star:2:2: the file is not valid UTF-8 (byte 0x89)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

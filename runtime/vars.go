@@ -63,14 +63,37 @@ func newVarSet(r *Run, opts Options) (*varSet, error) {
 			vs.settings[k] = &setting{json: v, isJSON: true, source: "--var-file " + f}
 		}
 	}
-	for _, kv := range opts.Vars {
+	for i, kv := range opts.Vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, &UsageError{Flag: "--var", Msg: fmt.Sprintf("%q is not NAME=VALUE", kv)}
+			// The argument is not echoed: `--var s3cr3t` (the value without its name) is a
+			// common slip, and the error must not print the secret.
+			return nil, &UsageError{Flag: "--var", Msg: fmt.Sprintf("the %s --var is not NAME=VALUE (the argument is not shown, in case it is a secret)", ordinal(i+1))}
 		}
 		vs.settings[k] = &setting{raw: v, source: "--var " + k}
 	}
 	return vs, nil
+}
+
+func withArticle(typ string) string {
+	if strings.ContainsRune("aeiou", rune(typ[0])) {
+		return "an " + typ
+	}
+	return "a " + typ
+}
+
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }
 
 // UsageError is a bad flag or flag value; the CLI exits 2 for it.
@@ -118,27 +141,85 @@ func (vs *varSet) builtin(thread *starlark.Thread, fn *starlark.Builtin, args st
 			v, err = parseTyped(s.raw, def)
 		}
 		if err != nil {
+			if sensitive {
+				// The value is a secret even when mistyped: keep it out of the error, and
+				// register it so that no other path can print it either.
+				vs.registerRaw(s)
+				return nil, fmt.Errorf("var %s (set by %s): want %s; the value is not shown, the var is sensitive", name, s.source, withArticle(typeName(def)))
+			}
 			return nil, fmt.Errorf("var %s (set by %s): %w", name, s.source, err)
 		}
 	}
-	v.Freeze()
 	if sensitive {
-		if s, ok := v.(starlark.String); ok {
-			v = vs.run.Secret(string(s))
-		}
+		v = vs.secretize(v)
 	}
+	v.Freeze()
 	vs.values[name] = v
 	return v, nil
 }
 
+// secretize makes every string in a sensitive var's value a Secret, recursively through
+// lists and dicts, so that it prints as (sensitive) and is scrubbed from all output. Dict
+// keys stay strings (a Secret is not hashable, and keys are names such as "password").
+func (vs *varSet) secretize(v starlark.Value) starlark.Value {
+	switch v := v.(type) {
+	case starlark.String:
+		return vs.run.Secret(string(v))
+	case *starlark.List:
+		out := make([]starlark.Value, v.Len())
+		for i := range out {
+			out[i] = vs.secretize(v.Index(i))
+		}
+		return starlark.NewList(out)
+	case *starlark.Dict:
+		out := starlark.NewDict(v.Len())
+		for _, kv := range v.Items() {
+			_ = out.SetKey(kv[0], vs.secretize(kv[1]))
+		}
+		return out
+	}
+	return v
+}
+
+// registerRaw registers the value given for a sensitive var, and every string inside it
+// when it is JSON, with the redactor.
+func (vs *varSet) registerRaw(s *setting) {
+	x := s.json
+	if !s.isJSON {
+		vs.run.redactor.Add(s.raw)
+		dec := json.NewDecoder(strings.NewReader(s.raw))
+		if dec.Decode(&x) != nil {
+			return
+		}
+	}
+	if v, err := FromJSON(x); err == nil {
+		vs.secretize(v)
+	}
+}
+
 // checkUnused reports a value set for a var the script never declared: almost always a
 // typo, and silently ignoring it would apply the default the user meant to override.
+//
+// An NVRUN_VAR_<name> the script does not declare is only a warning: the environment may
+// be shared with other scripts, but a typo there must not pass silently either.
 func (vs *varSet) checkUnused() error {
-	var names []string
+	var names, envNames []string
 	for n, s := range vs.settings {
-		if !s.used && !strings.HasPrefix(s.source, "env ") {
+		switch {
+		case s.used:
+		case strings.HasPrefix(s.source, "env "):
+			envNames = append(envNames, n)
+		default:
 			names = append(names, n)
 		}
+	}
+	sort.Strings(envNames)
+	for _, n := range envNames {
+		msg := fmt.Sprintf("NVRUN_VAR_%s is set, but the script declares no var %q, so it is ignored", n, n)
+		if near := closest(n, vs.declaredNames()); near != "" {
+			msg += fmt.Sprintf("; did you mean NVRUN_VAR_%s?", near)
+		}
+		vs.run.Warn("%s", msg)
 	}
 	if len(names) == 0 {
 		return nil

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,7 @@ print(repr(s), repr(i), repr(b), repr(f), repr(l), repr(d), repr(n))
 		{name: "undeclared far from all", vars: []string{"completely_other=1"}, wantErr: `"completely_other" is not declared by the script; see nvrun --vars`},
 		{name: "undeclared in file", file: `{"ss": "x"}`, wantErr: `is not declared by the script; did you mean "s"?`},
 		{name: "undeclared env is ignored", env: []string{"NVRUN_VAR_zzz=1"}, want: `"dflt" 1`},
-		{name: "no equals", vars: []string{"s"}, wantErr: `--var: "s" is not NAME=VALUE`},
+		{name: "no equals", vars: []string{"s=x", "s"}, wantErr: `--var: the 2nd --var is not NAME=VALUE`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,5 +105,90 @@ func TestVarsListed(t *testing.T) {
 	}
 	if _, err := os.Stat(script); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSensitiveVarsNeverPrinted: a sensitive var's value, in whatever type, set however,
+// and even when it is mistyped or given without its name, appears in no output.
+func TestSensitiveVarsNeverPrinted(t *testing.T) {
+	const canary = "Zq7-sens1tive-canary"
+	decl := `
+pw = var("pw", "dflt-pw-0000", sensitive = True)
+n = var("n", 1, sensitive = True)
+l = var("l", ["dflt-list-0000"], sensitive = True)
+d = var("d", {"user": "dflt-dict-0000"}, sensitive = True)
+print("values:", pw, l, d, repr(l), str(d), d.get("user"), l[0])
+print("json:", json.encode(struct(l = [str(x) for x in l])))
+fail("see " + str(l) + " and " + str(d))
+`
+	cases := []struct {
+		name    string
+		vars    []string
+		env     []string
+		file    string
+		wantErr string // besides the canary never showing
+	}{
+		{name: "list by flag", vars: []string{`l=["` + canary + `"]`}, wantErr: "values: (sensitive) [(sensitive)]"},
+		{name: "dict by flag", vars: []string{`d={"user":"` + canary + `"}`}, wantErr: `{"user": (sensitive)}`},
+		{name: "nested by file", file: `{"d": {"a": ["` + canary + `", {"b": "` + canary + `"}]}}`, wantErr: `{"a": [(sensitive), {"b": (sensitive)}]}`},
+		{name: "list by env", env: []string{`NVRUN_VAR_l=["` + canary + `"]`}, wantErr: "see [(sensitive)]"},
+		{name: "defaults are secrets too", wantErr: `see [(sensitive)] and {"user": (sensitive)}`},
+		{name: "mistyped int", vars: []string{"n=" + canary}, wantErr: "var n (set by --var n): want an int; the value is not shown"},
+		{name: "mistyped int by env", env: []string{"NVRUN_VAR_n=" + canary}, wantErr: "the value is not shown"},
+		{name: "mistyped list", vars: []string{"l=" + canary}, wantErr: "want a list; the value is not shown"},
+		{name: "list for dict", vars: []string{`d=["` + canary + `"]`}, wantErr: "want a dict; the value is not shown"},
+		{name: "mistyped in file", file: `{"l": "` + canary + `"}`, wantErr: "want a list; the value is not shown"},
+		{name: "value without name", vars: []string{canary}, wantErr: "the 1st --var is not NAME=VALUE"},
+		{name: "value with empty name", vars: []string{"=" + canary}, wantErr: "the 1st --var is not NAME=VALUE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string]string{"main.star": decl}
+			if c.file != "" {
+				files["vars.json"] = c.file
+			}
+			script := runtimetest.Script(t, files)
+			o := runtimetest.ExecOptions{Mode: runtime.Plan, Vars: c.vars, Environ: c.env}
+			if c.file != "" {
+				o.VarFiles = []string{filepath.Join(filepath.Dir(script), "vars.json")}
+			}
+			r := exec(t, runtimetest.NewServer(), script, o)
+			if r.Err == nil {
+				t.Fatal("the script ends in fail(); the run must fail")
+			}
+			// The raw error too: the CLI redacts it, but it must not rely on that here.
+			all := r.All() + r.Err.Error()
+			if strings.Contains(all, canary) || strings.Contains(all, "dflt-") {
+				t.Fatalf("a sensitive value leaked:\n%s", all)
+			}
+			if !strings.Contains(r.Out+r.ErrMsg, c.wantErr) {
+				t.Fatalf("output lacks %q:\n%s%s", c.wantErr, r.Out, r.ErrMsg)
+			}
+		})
+	}
+}
+
+// An NVRUN_VAR_<name> for a var the script does not declare is a warning naming the
+// closest declared var (the environment may be shared, so not an error).
+func TestUndeclaredEnvVarWarns(t *testing.T) {
+	script := runtimetest.Script(t, map[string]string{"main.star": "var('db_password', 'x', sensitive = True)\nvar('token_role', 'r')\n"})
+	cases := []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"NVRUN_VAR_db_pasword=x"}, []string{`NVRUN_VAR_db_pasword is set, but the script declares no var "db_pasword", so it is ignored; did you mean NVRUN_VAR_db_password?`}},
+		{[]string{"NVRUN_VAR_unrelated_thing=1", "NVRUN_VAR_token_role=r2"}, []string{`NVRUN_VAR_unrelated_thing is set, but the script declares no var "unrelated_thing", so it is ignored`}},
+		{[]string{"NVRUN_VAR_token_role=r2"}, nil},
+	}
+	for _, c := range cases {
+		for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+			r := exec(t, runtimetest.NewServer(), script, runtimetest.ExecOptions{Mode: mode, Environ: c.env}).MustOK(t)
+			if fmt.Sprint(r.Res.Warnings) != fmt.Sprint(c.want) {
+				t.Errorf("%v, %s: warnings %q, want %q", c.env, mode, r.Res.Warnings, c.want)
+			}
+			if len(c.want) > 0 && !strings.Contains(r.Plan+r.Out, c.want[0]) {
+				t.Errorf("%v, %s: the warning is not shown:\n%s%s", c.env, mode, r.Out, r.Plan)
+			}
+		}
 	}
 }

@@ -100,7 +100,13 @@ func (c *consul) wrap(err error) error {
 
 // unreachable says whether err means nothing answered (refused, timed out, no route,
 // unresolvable host), as opposed to an answer we did not like.
+//
+// A TLS failure (a certificate nvrun does not trust) is an answer, so it is never
+// unreachable: a live plan fails on it rather than planning as if offline.
 func unreachable(err error) bool {
+	if runtime.IsTLSError(err) {
+		return false
+	}
 	var op *net.OpError
 	var dnsErr *net.DNSError
 	var uerr *url.Error

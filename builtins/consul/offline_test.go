@@ -1,9 +1,16 @@
 package consul
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
@@ -85,5 +92,56 @@ func TestTokenFromRunEnvironment(t *testing.T) {
 	r.MustOK(t)
 	if len(rec.toks) == 0 || rec.toks[0] != token {
 		t.Errorf("sent tokens %q, want %q", rec.toks, token)
+	}
+}
+
+// An agent that answers with a TLS failure is not unreachable: a certificate nvrun does
+// not trust (self-signed here), or a TLS alert (the agent wants a client certificate,
+// verify_incoming). A live plan fails naming the agent and the certificate, rather than
+// warning and reading nothing, and consul.wait fails at once rather than waiting for it.
+func TestBadCertificateIsAnError(t *testing.T) {
+	var hits atomic.Int32
+	handler := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) })
+	start := func(tc *tls.Config) *httptest.Server {
+		s := httptest.NewUnstartedServer(handler)
+		s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+		s.TLS = tc
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return s
+	}
+	selfSigned := start(nil)
+	wantsClientCert := start(&tls.Config{ClientAuth: tls.RequireAnyClientCert})
+	agents := []struct {
+		name string
+		s    *httptest.Server
+		env  []string
+	}{
+		{"self-signed", selfSigned, nil},
+		{"client certificate required", wantsClientCert, []string{"CONSUL_HTTP_SSL_VERIFY=false"}},
+	}
+	cases := []struct {
+		src  string
+		mode runtime.Mode
+	}{
+		{"print(consul.kv_get(\"k\"))\n", runtime.Plan},
+		{"print(consul.service(\"web\"))\n", runtime.Plan},
+		{"consul.wait(\"web\", timeout = \"1h\")\n", runtime.Apply},
+	}
+	for _, a := range agents {
+		for _, c := range cases {
+			r := exec(t, c.src, c.mode, execOpts{env: append([]string{"CONSUL_HTTP_ADDR=" + a.s.URL}, a.env...), timeout: 10 * time.Minute})
+			if r.Err == nil {
+				t.Fatalf("%s, %s: succeeded; warnings %q", a.name, c.src, r.Res.Warnings)
+			}
+			for _, want := range []string{"main.star:1", "consul at " + a.s.URL, "certificate"} {
+				if !strings.Contains(r.ErrMsg, want) {
+					t.Errorf("%s, %s: error lacks %q:\n%s", a.name, c.src, want, r.ErrMsg)
+				}
+			}
+		}
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the handler was reached %d times through a failed handshake", hits.Load())
 	}
 }

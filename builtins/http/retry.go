@@ -52,6 +52,9 @@ func (m *httpModule) retry(thread *starlark.Thread, req *request) (starlark.Valu
 				result = v
 				return true, "", nil
 			}
+			if runtime.IsTLSError(err) {
+				return false, "", err // a bad certificate is an answer; waiting will not change it
+			}
 			// An attempt cut short by the retry deadline says less than the one before it.
 			if last == nil || ctx.Err() == nil {
 				last = err

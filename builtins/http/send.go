@@ -58,6 +58,11 @@ func (m *httpModule) builtin(method string) func(*starlark.Thread, *starlark.Bui
 			return m.run.Effect(thread, change)
 		}
 		res, err := m.attempt(m.run.Context(), req)
+		if runtime.IsTLSError(err) {
+			// The server answered, with a certificate nvrun does not trust: the apply
+			// would not fix that, so the plan fails rather than warning.
+			return nil, fmt.Errorf("%s: %w", change.Address, err)
+		}
 		if err != nil {
 			msg := m.run.Redactor().Redact(err.Error())
 			change.Notes = append(change.Notes, "not as expected when planned: "+msg)

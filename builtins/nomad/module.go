@@ -176,6 +176,11 @@ func (m *module) live() (c *api.Client, ok bool, err error) {
 		m.probed = true
 		m.reachErr = m.probe(c)
 	}
+	if runtime.IsTLSError(m.reachErr) {
+		// Nomad answered, with a certificate nvrun does not trust: not "unreachable",
+		// which a plan would forgive by planning offline.
+		return nil, false, fmt.Errorf("Nomad at %s answered, but TLS failed: %w (NOMAD_CACERT names the CA that signs its certificate)", m.address(), m.reachErr)
+	}
 	if m.reachErr != nil {
 		if m.run.Mode() == runtime.Apply {
 			return nil, false, fmt.Errorf("cannot reach Nomad at %s: %w", m.address(), m.reachErr)
@@ -210,6 +215,8 @@ func (m *module) probe(c *api.Client) error {
 		switch {
 		case err == nil && leader != "":
 			return nil
+		case runtime.IsTLSError(err):
+			return err // an answer, and waiting will not change the certificate
 		case err != nil && isUnreachable(err):
 		case wait == 0:
 			return nil // Nomad answered; whatever ails it, its own errors will say
@@ -230,9 +237,10 @@ func (m *module) probe(c *api.Client) error {
 
 // isUnreachable says whether err is a transport failure rather than an answer from Nomad
 // (any HTTP status, even an error, proves that Nomad is there).
+// A TLS failure is an answer too: a server is there, with a certificate nvrun does not trust.
 func isUnreachable(err error) bool {
 	var resp api.UnexpectedResponseError
-	return !errors.As(err, &resp)
+	return !errors.As(err, &resp) && !runtime.IsTLSError(err)
 }
 
 // isNotFound says whether Nomad answered 404.

@@ -1,7 +1,12 @@
 package nomad
 
 import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,4 +45,28 @@ nomad.stop("other")
 		t.Errorf("gave up after %s, before ReachWait", d)
 	}
 	mustNotContain(t, "output", r.All(), "s3cr3t-nomad-server-token")
+}
+
+// A Nomad that answers with a certificate nvrun does not trust (self-signed here) is not
+// unreachable: a live plan fails, naming the address and the certificate, rather than
+// warning and planning offline; an apply fails at once rather than waiting for Nomad.
+func TestNomadBadCertificateIsAnError(t *testing.T) {
+	var hits atomic.Int32
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	s.StartTLS()
+	defer s.Close()
+	script := runtimetest.Script(t, map[string]string{"main.star": `print("status:", nomad.status("j"))` + "\n"})
+	env := []string{"NOMAD_ADDR=" + s.URL, "NOMAD_TOKEN=s3cr3t-nomad-server-token"}
+	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+		r := runScript(t, script, runConfig{mode: mode, env: env, opts: Options{ReachWait: time.Hour}})
+		if r.Err == nil {
+			t.Fatalf("%s: succeeded against a bad certificate; warnings %q\n%s", mode, r.Res.Warnings, r.Out)
+		}
+		mustContain(t, "error", r.ErrMsg, "main.star:1", "Nomad at "+s.URL, "certificate")
+		mustNotContain(t, "output", r.All(), "s3cr3t-nomad-server-token")
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the handler was reached %d times through an untrusted certificate", hits.Load())
+	}
 }

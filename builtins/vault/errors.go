@@ -9,12 +9,17 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/nvrun/nvrun/runtime"
 )
 
 // isUnreachable says whether err means no Vault answered at all (refused, no route,
 // DNS, dial or request timeout), as opposed to Vault answering with an error.
+//
+// A TLS failure (a certificate nvrun does not trust) is an answer: it is never counted as
+// unreachable, which a live plan would forgive by planning offline.
 func isUnreachable(err error) bool {
-	if err == nil {
+	if err == nil || runtime.IsTLSError(err) {
 		return false
 	}
 	var respErr *api.ResponseError
@@ -69,6 +74,9 @@ func (v *vault) explainText(err error) error {
 	}
 	if isUnreachable(err) {
 		return fmt.Errorf("Vault at %s is unreachable: %s", v.addr, unreachableCause(err))
+	}
+	if runtime.IsTLSError(err) {
+		return fmt.Errorf("Vault at %s answered, but TLS failed: %s (VAULT_CACERT names the CA that signs its certificate)", v.addr, unreachableCause(err))
 	}
 	return fmt.Errorf("Vault at %s: %w", v.addr, err)
 }

@@ -1,8 +1,13 @@
 package vault
 
 import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,4 +135,26 @@ s = vault.status()
 	}
 
 	wantError(t, run(t, src, runtime.Apply, o), "unreachable", addr, "connection refused")
+}
+
+// A Vault that answers with a certificate nvrun does not trust (self-signed here) is not
+// unreachable: a live plan fails, naming the address and the certificate, instead of
+// warning and planning offline.
+func TestErrorBadCertificate(t *testing.T) {
+	var hits atomic.Int32
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	s.StartTLS()
+	defer s.Close()
+	o := opts{token: rootToken(t), addr: s.URL}
+	for _, mode := range []runtime.Mode{runtime.Plan, runtime.Apply} {
+		r := run(t, policyStep, mode, o)
+		if r.err == nil {
+			t.Fatalf("%s against a bad certificate succeeded; warnings %q", mode, r.res.Warnings)
+		}
+		wantError(t, r, "Vault at "+s.URL+" answered, but TLS failed", "certificate", "VAULT_CACERT")
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the handler was reached %d times through an untrusted certificate", hits.Load())
+	}
 }

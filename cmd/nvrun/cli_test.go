@@ -33,6 +33,36 @@ func TestDetailedExitcode(t *testing.T) {
 	}
 }
 
+// Under --detailed-exitcode, 2 means "changes": every error, a usage error included,
+// exits 1 there, as terraform does. Without the flag a usage error keeps exit 2.
+func TestDetailedExitcodeUsageErrors(t *testing.T) {
+	script := writeScript(t, "x = var('x', 1)\n")
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--nope", script}},
+		{"missing script", []string{"no/such/file.star"}},
+		{"no script", nil},
+		{"bad --var", []string{"--var", "x", script}},
+		{"undeclared --var", []string{"--var", "y=1", script}},
+		{"bad --var-file", []string{"--var-file", "no/such.json", script}},
+	}
+	for _, c := range cases {
+		for _, flag := range []string{"--detailed-exitcode", "--detailed-exitcode=true"} {
+			if res := nvrun(t, nil, nil, append([]string{flag, "--plan"}, c.args...)...); res.code != 1 {
+				t.Errorf("%s with %s: exit %d, want 1\n%s", c.name, flag, res.code, res.stderr)
+			}
+		}
+		if res := nvrun(t, nil, nil, append([]string{"--plan"}, c.args...)...); res.code != 2 {
+			t.Errorf("%s without --detailed-exitcode: exit %d, want 2\n%s", c.name, res.code, res.stderr)
+		}
+	}
+	if res := nvrun(t, nil, nil, "--detailed-exitcode=false", "--nope", script); res.code != 2 {
+		t.Errorf("--detailed-exitcode=false: exit %d, want 2", res.code)
+	}
+}
+
 func TestJSONIsPureAndRedacted(t *testing.T) {
 	srv := runtimetest.NewServer()
 	script := writeScript(t, "step('s')\nt = probe.mint('x')\nprint('token is', t.token)\nprobe.put('copy', t.token)\n")
@@ -115,5 +145,35 @@ func TestJSONOnPreflightError(t *testing.T) {
 	}
 	if doc.Mode != "apply" || !strings.Contains(doc.Error, "main.star:2") || srv.Writes() != 0 {
 		t.Fatalf("doc = %+v, writes %d", doc, srv.Writes())
+	}
+}
+
+// --vars runs the script offline; a script that fails there (a fail(), a builtin that
+// needs a live value) still lists the vars it declared up to that point, says the list
+// stops there, and exits 1. Long defaults are cut so that the table stays readable.
+func TestVarsListedWhenScriptFailsOffline(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := writeScript(t, `a = var("a", "x", doc = "the a")
+hosts = var("hosts", ["host-number-one.example", "host-number-two.example", "host-number-three.example"], doc = "the hosts")
+if probe.get("k") == None:
+    pass
+fail("needs a live server")
+z = var("z", 1, doc = "declared after the failure")
+`)
+	res := nvrun(t, srv, nil, "--vars", script)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "the a") || !strings.Contains(res.stdout, "the hosts") || strings.Contains(res.stdout, "declared after") {
+		t.Fatalf("want a and hosts listed, not z:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stdout, `["host-number-one.example", "host-numbe…`) || strings.Contains(res.stdout, "host-number-two") {
+		t.Fatalf("the long default should be cut to 40 characters and an ellipsis:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, "main.star:5") || !strings.Contains(res.stderr, "needs a live server") || !strings.Contains(res.stderr, "vars declared after it are not listed") {
+		t.Fatalf("stderr should say where the script stopped and that the list may be incomplete:\n%s", res.stderr)
+	}
+	if srv.Writes() != 0 {
+		t.Fatal("--vars performed an effect")
 	}
 }

@@ -84,6 +84,9 @@ func TestGuideEndToEnd(t *testing.T) {
 		}
 	}
 	serverToken1 := e.serverToken()
+	// From here on, Vault logs raw answers: the test learns the credentials step 12
+	// generates inside nvrun (and revokes), to look for them in nvrun's output.
+	audit := e.enableRawAudit()
 	e.checkTaskToken("nomad-cluster", "access-tables")
 	e.checkDynamicCredentials()
 	e.checkNamesPage()
@@ -164,7 +167,13 @@ func TestGuideEndToEnd(t *testing.T) {
 		t.Fatalf("the fork did not converge: plan after apply exits %d\n%s", res.code, res.stdout)
 	}
 
-	e.checkNoSecretLeaked(serverToken1)
+	generated := e.generatedPasswords(audit)
+	// Each apply after the audit device was enabled ran step 12 (the second apply and the
+	// fork); the double's template renders read credentials too.
+	if len(generated) < 2 {
+		t.Fatalf("the audit log shows %d generated database passwords, want at least 2 (step 12 of two applies)", len(generated))
+	}
+	e.checkNoSecretLeaked(append([]string{serverToken1}, generated...)...)
 	t.Logf("end-to-end wall time: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -173,6 +182,9 @@ type e2e struct {
 	stack   *localstack.Stack
 	proxies map[string]*countingProxy // by the env var that points nvrun at it
 	outputs []string                  // every stdout and stderr nvrun printed
+	// taskSecrets are the web task's Vault tokens and the passwords its template
+	// rendered, as the checks found them: canaries like the others.
+	taskSecrets []string
 }
 
 // requests returns, per server (vault, nomad, consul), how many requests nvrun sent
@@ -291,6 +303,7 @@ func (e *e2e) checkTaskToken(role, policy string) {
 			Policies []string
 		}
 	}
+	e.taskSecrets = append(e.taskSecrets, strings.TrimSpace(string(tok)))
 	e.getJSON(e.stack.Vault.Addr+"/v1/auth/token/lookup-self", strings.TrimSpace(string(tok)), &look)
 	if look.Data.Role != role || !slices.Contains(look.Data.Policies, policy) {
 		e.t.Fatalf("task token: role %q policies %v, want role %q with %q", look.Data.Role, look.Data.Policies, role, policy)
@@ -311,6 +324,7 @@ func (e *e2e) checkDynamicCredentials() {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		e.t.Fatalf("rendered config is not JSON: %v", err)
 	}
+	e.taskSecrets = append(e.taskSecrets, c.Password)
 	if !strings.HasPrefix(c.Username, "v-") || c.Username == "postgres" {
 		e.t.Fatalf("rendered username %q is not a Vault dynamic user", c.Username)
 	}
@@ -363,9 +377,70 @@ func (e *e2e) checkNamesPage() {
 	}
 }
 
-// checkNoSecretLeaked: the DB password, the root token, the unseal key and the server
-// tokens appear in no output, and in no file nvrun wrote but the keys file and the agent
-// config.
+// rootToken is the root token from the keys file the first apply wrote.
+func (e *e2e) rootToken() string {
+	var keys struct {
+		RootToken string `json:"root_token"`
+	}
+	raw, err := os.ReadFile(e.stack.KeysFile)
+	if err != nil || json.Unmarshal(raw, &keys) != nil || keys.RootToken == "" {
+		e.t.Fatalf("keys file unreadable: %v", err)
+	}
+	return keys.RootToken
+}
+
+// enableRawAudit enables a Vault file audit device with log_raw, so that the log holds
+// the plain answers Vault gave, credentials included. It returns the log's path, outside
+// the stack's directory (whose files must hold no secret).
+func (e *e2e) enableRawAudit() string {
+	e.t.Helper()
+	path := filepath.Join(e.t.TempDir(), "vault-audit.log")
+	body := fmt.Sprintf(`{"type": "file", "options": {"file_path": %q, "log_raw": "true"}}`, path)
+	req, _ := http.NewRequest(http.MethodPut, e.stack.Vault.Addr+"/v1/sys/audit/nvrun-e2e-canary", strings.NewReader(body))
+	req.Header.Set("X-Vault-Token", e.rootToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("enable the audit device: %s: %s", resp.Status, msg)
+	}
+	return path
+}
+
+// generatedPasswords are the passwords of every database credential Vault generated
+// since the audit device was enabled: step 12's (which only nvrun ever saw) and the
+// template's.
+func (e *e2e) generatedPasswords(auditLog string) []string {
+	e.t.Helper()
+	raw, err := os.ReadFile(auditLog)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Type     string
+			Request  struct{ Path string }
+			Response struct {
+				Data map[string]any
+			}
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Type != "response" || !strings.Contains(entry.Request.Path, "/creds/") {
+			continue
+		}
+		if pw, ok := entry.Response.Data["password"].(string); ok && pw != "" {
+			out = append(out, pw)
+		}
+	}
+	return out
+}
+
+// checkNoSecretLeaked: the DB password, the root token, the unseal key, the server
+// tokens, the task's tokens and every generated database password appear in no output,
+// and in no file nvrun wrote but the keys file and the agent config.
 func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
 	e.t.Helper()
 	var keys struct {
@@ -378,6 +453,7 @@ func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
 		e.t.Fatalf("keys file unreadable: %v", err)
 	}
 	secrets := append([]string{canaryPassword, keys.RootToken, e.serverToken()}, serverTokens...)
+	secrets = append(secrets, e.taskSecrets...)
 	secrets = append(append(secrets, keys.UnsealKeysB64...), keys.UnsealKeysHex...)
 	for i, out := range e.outputs {
 		for _, s := range secrets {

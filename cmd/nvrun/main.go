@@ -14,6 +14,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Receiving SIGPIPE turns a write to a closed stdout into an EPIPE error rather than
+	// a kill: the run's cleanup (lease revocation) still runs, and the lost output is
+	// reported with exit 1 (see stdoutWriter).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	stopProfile := cpuProfile(os.Getenv("NVRUN_CPUPROFILE"))
 	code := Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
 	stopProfile()

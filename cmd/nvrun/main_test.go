@@ -15,6 +15,11 @@ import (
 // The CLI tests run from the repository root, so that script paths and the positions in
 // messages read as a user would type them (testdata/bad/x.star:3).
 func TestMain(m *testing.M) {
+	if os.Getenv("NVRUN_TEST_RUN_MAIN") == "1" { // the test binary as the real command
+		os.Args = append([]string{"nvrun"}, os.Args[1:]...)
+		main()
+		return
+	}
 	if err := os.Chdir(testserver.RepoRoot()); err != nil {
 		panic(err)
 	}

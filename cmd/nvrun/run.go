@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -15,24 +16,46 @@ import (
 
 var errHelp = errors.New("help requested")
 
-// Exit codes, as terraform's --detailed-exitcode users expect.
+// Exit codes, as terraform's --detailed-exitcode users expect (README "Exit codes").
 const (
 	exitOK      = 0
 	exitError   = 1
-	exitUsage   = 2
+	exitUsage   = 2 // without --detailed-exitcode only: with it, 2 means changes
 	exitChanges = 2
 )
 
+// usageExit is the exit code of a usage error: 2, except under --detailed-exitcode
+// where 2 means "changes", so that any error exits 1 there, as terraform's do. It reads
+// args itself, as a usage error may be one the flag parser could not get past.
+func usageExit(args []string) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		v, ok := strings.CutPrefix(a, "--detailed-exitcode")
+		if !ok {
+			continue
+		}
+		if on, err := strconv.ParseBool(strings.TrimPrefix(v, "=")); v == "" || strings.HasPrefix(v, "=") && err == nil && on {
+			return exitError
+		}
+	}
+	return exitUsage
+}
+
 // Main is the whole CLI, callable from tests. extra modules are added to the standard
 // ones (tests use it to count effects).
-func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer, extra []runtime.Module) int {
+func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer, extra []runtime.Module) (code int) {
+	so := &stdoutWriter{w: stdout}
+	stdout = so
+	defer func() { code = so.exitCode(stderr, code) }()
 	f, _, err := parseFlags(args, stderr)
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nvrun: %v\n%s\n", err, usageLine)
-		return exitUsage
+		return usageExit(args)
 	}
 	if f.version {
 		fmt.Fprintf(stdout, "nvrun %s\n", version)
@@ -45,7 +68,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 			msg = strings.TrimPrefix(err.Error(), "stat "+f.script+": ")
 		}
 		fmt.Fprintf(stderr, "nvrun: script %s: %s\n%s\n", f.script, msg, usageLine)
-		return exitUsage
+		return usageExit(args)
 	}
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
@@ -80,9 +103,16 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	}
 	res, err := runtime.Exec(ctx, opts, red)
 
-	if f.listVars && err == nil {
+	var usage *runtime.UsageError
+	if f.listVars && res != nil && !errors.As(err, &usage) {
+		// var() declarations are collected as they execute: list them even when the
+		// script fails later offline, and say where the list stops.
 		writeVars(out, res.Vars)
-		return exitOK
+		if err == nil {
+			return exitOK
+		}
+		fmt.Fprintf(errOut, "Error: the script stopped offline, so vars declared after it are not listed:\n%v\n", err)
+		return exitError
 	}
 	if f.json {
 		msg := ""
@@ -94,10 +124,10 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 			// pipeline reading stdout sees the error rather than nothing.
 			res = &runtime.Result{Mode: mode, Script: f.script}
 		}
-		_ = res.WriteJSON(out, msg)
+		_ = res.WriteJSON(out, msg) // a failed write is kept by stdoutWriter: exit 1
 	}
 	if err != nil {
-		return reportError(errOut, err, res, mode)
+		return reportError(errOut, err, res, mode, usageExit(args))
 	}
 	if !f.json {
 		ro := runtime.RenderOptions{Color: color}
@@ -113,13 +143,13 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	return exitOK
 }
 
-func reportError(w io.Writer, err error, res *runtime.Result, mode runtime.Mode) int {
+func reportError(w io.Writer, err error, res *runtime.Result, mode runtime.Mode, usageCode int) int {
 	var usage *runtime.UsageError
 	var pre *runtime.PreflightError
 	switch {
 	case errors.As(err, &usage):
 		fmt.Fprintf(w, "nvrun: %v\n%s\n", usage, usageLine)
-		return exitUsage
+		return usageCode
 	case errors.As(err, &pre):
 		fmt.Fprintf(w, "Error: the script cannot be planned, so nothing was applied:\n%v\n", pre.Err)
 	default:
@@ -142,10 +172,27 @@ func writeVars(w io.Writer, vars []runtime.VarInfo) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tDEFAULT\tDOC")
 	for _, v := range vars {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, v.Default, v.Doc)
+		def := v.Default
+		if v.Type == "list" || v.Type == "dict" {
+			def = cut(def, maxDefaultWidth) // a URL or a path is worth its width; a SQL list is not
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, def, v.Doc)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nSet with --var NAME=VALUE, --var-file FILE.json, or NVRUN_VAR_NAME=VALUE.")
+}
+
+// maxDefaultWidth keeps a long list or dict default from pushing the DOC column off the
+// screen.
+const maxDefaultWidth = 40
+
+// cut shortens s to n runes, the last one an ellipsis.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func envMap(environ []string) map[string]string {
@@ -159,6 +206,9 @@ func envMap(environ []string) map[string]string {
 }
 
 func isTerminal(w io.Writer) bool {
+	if so, ok := w.(*stdoutWriter); ok {
+		w = so.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
