@@ -173,7 +173,7 @@ type identityClaims struct {
 // server.oidc_issuer when set, and Vault identities carry the task's vault namespace
 // and role and the agent's extra claims.
 func (s *Server) taskIdentityClaims(a *api.Allocation, t *api.Task, wid *api.WorkloadIdentity, now time.Time) *identityClaims {
-	job := a.Job
+	job := allocJob(a)
 	jobID := str(job.ID)
 	if parent := str(job.ParentID); parent != "" {
 		// GetIDforWorkloadIdentity: dispatched and periodic children act as their parent.
@@ -210,9 +210,18 @@ func (s *Server) taskIdentityClaims(a *api.Allocation, t *api.Task, wid *api.Wor
 	return c
 }
 
+// allocJob is the job an allocation runs (the scheduler always sets it; the fallback
+// only guards against a nil).
+func allocJob(a *api.Allocation) *api.Job {
+	if a.Job != nil {
+		return a.Job
+	}
+	return &api.Job{ID: &a.JobID, Namespace: &a.Namespace, Region: new(api.GlobalRegion)}
+}
+
 // interpolateClaims resolves the variables Nomad allows in extra_claims.
 func (s *Server) interpolateClaims(in map[string]string, a *api.Allocation, t *api.Task) map[string]string {
-	job := a.Job
+	job := allocJob(a)
 	jobID := str(job.ID)
 	if parent := str(job.ParentID); parent != "" {
 		jobID = parent

@@ -31,6 +31,7 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 type vaultSetup struct {
 	addr        string
 	root        *vaultapi.Client
+	rootToken   string
 	serverToken string
 	weakToken   string // a token without the nomad-server policy
 }
@@ -79,7 +80,7 @@ func setupVault(t *testing.T) vaultSetup {
 	must(err)
 	weak, err := root.Auth().Token().CreateOrphan(&vaultapi.TokenCreateRequest{Policies: []string{"default"}, TTL: "1h"})
 	must(err)
-	setupOnce.v = vaultSetup{addr: v.Addr, root: root, serverToken: server.Auth.ClientToken, weakToken: weak.Auth.ClientToken}
+	setupOnce.v = vaultSetup{addr: v.Addr, root: root, rootToken: rootToken, serverToken: server.Auth.ClientToken, weakToken: weak.Auth.ClientToken}
 	setupOnce.done = true
 	return setupOnce.v
 }
