@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -332,4 +334,31 @@ func (s *Server) identityFiles(a *api.Allocation, t *api.Task) (files, env map[s
 		}
 	}
 	return files, env, nil
+}
+
+// exposeIdentities is the client's identity hook in the workload identity flow: the
+// signed JWT of each identity with file = true is written to
+// secrets/nomad_<name>.jwt (0600, owned by the task user), and those with env = true
+// are set as NOMAD_TOKEN_<name>.
+func (tr *taskRunner) exposeIdentities(env map[string]string, uid, gid int) *api.TaskEvent {
+	if vc, _ := tr.s.readVaultConfig(); !vc.enabled() || vc.tokenFlow() {
+		return nil
+	}
+	files, idEnv, err := tr.s.identityFiles(tr.alloc, tr.task)
+	if err != nil {
+		return newEvent(api.TaskSetupFailure, "failed to sign workload identities: "+err.Error())
+	}
+	for name, jwt := range files {
+		path := filepath.Join(tr.dir, "secrets", name)
+		if err := os.WriteFile(path, []byte(jwt), 0o600); err != nil {
+			return newEvent(api.TaskSetupFailure, "failed to write workload identity: "+err.Error())
+		}
+		if uid >= 0 {
+			_ = os.Chown(path, uid, gid)
+		}
+	}
+	for k, v := range idEnv {
+		env[k] = v
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -153,5 +154,45 @@ func TestTaskIdentityClaims(t *testing.T) {
 	}
 	if err := ftok.Claims(jwks.Key(srv.keyring.keyID)[0].Key.(*rsa.PublicKey), &claims); err == nil {
 		t.Fatal("a JWT signed with another key verified")
+	}
+}
+
+// An identity with file and env set reaches the task as secrets/nomad_<name>.jwt and
+// NOMAD_TOKEN_<name>, signed with the key the JWKS serves.
+func TestIdentityFileAndEnv(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
+	writeFile(t, cfg, identityAgentConfig)
+	srv, client := newDouble(t, Config{AgentConfigPath: cfg})
+	job := rawJob("ids", `printf %s "$NOMAD_TOKEN_extra" > $NOMAD_ALLOC_DIR/env.jwt; cp $NOMAD_SECRETS_DIR/nomad_extra.jwt $NOMAD_ALLOC_DIR/file.jwt; exec sleep 1000`)
+	job.TaskGroups[0].Tasks[0].Identities = []*api.WorkloadIdentity{{Name: "extra", Audience: []string{"example.com"}, File: true, Env: true, TTL: time.Hour, ChangeMode: "restart"}}
+	if _, _, err := client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := waitAlloc(t, srv, "ids", 30*time.Second, "running", func(a *api.Allocation) bool { return a.ClientStatus == "running" || a.ClientStatus == "failed" })
+	if a.ClientStatus != "running" {
+		t.Fatalf("alloc %s: %q", a.ClientStatus, taskEvents(a, "server"))
+	}
+	var jwks jose.JSONWebKeySet
+	getJSON(t, srv.URL+"/.well-known/jwks.json", &jwks)
+	for _, name := range []string{"env.jwt", "file.jwt"} {
+		path := filepath.Join(srv.DataDir(), a.ID, "alloc", name)
+		waitFor(t, 5*time.Second, name, func() (bool, string) {
+			b, _ := os.ReadFile(path)
+			return len(b) > 0, string(b)
+		})
+		tok, err := jwt.ParseSigned(readFile(t, path), []jose.SignatureAlgorithm{jose.RS256})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var claims map[string]any
+		if err := tok.Claims(jwks.Key(srv.keyring.keyID)[0].Key, &claims); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if claims["aud"] != "example.com" || claims["sub"] != "global:default:ids:app:server:extra" || claims["nomad_allocation_id"] != a.ID || claims["vault_role"] != nil {
+			t.Errorf("%s claims %v", name, claims)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(srv.TaskDir(a.ID, "server"), "secrets", "nomad_extra.jwt")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v %v", st, err)
 	}
 }
