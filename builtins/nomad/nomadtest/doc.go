@@ -99,8 +99,7 @@
 //   - The server token is validated once per load; Nomad retries a failed validation
 //     every connection_retry_intv (30s), the double only after a Reload. An unreachable
 //     or sealed Vault is retried every second (Nomad: 30s). The config may be missing
-//     (Vault disabled) where Nomad needs a file; a failed reload keeps the whole old
-//     config (Nomad may keep parts of the new one).
+//     (Vault disabled) where Nomad needs a file.
 //   - Task tokens are not renewed. Token-flow tokens are revoked when the allocation
 //     stops; identity-flow tokens are not (nor are they by Nomad). secrets/vault_token is
 //     written 0600 and chowned to the task user (Nomad writes 0666, and in 1.10 also
@@ -109,8 +108,11 @@
 //     new key); only task identities are signed (no builtin "default" identity, no
 //     service identities, no Consul identities). A task whose vault block has no identity
 //     to sign fails at once (Nomad's client retries forever); identity JWTs are not
-//     renewed (change_mode is ignored). Token-flow agents ignore identity blocks and
-//     vault.role, as Nomad 1.6 drops the fields it does not know.
+//     renewed (change_mode is ignored). Token-flow agents store identity blocks and
+//     vault.role as given but neither validate nor use them (Nomad 1.6 does not know
+//     them). Identity validation follows WorkloadIdentity.Validate's wording; the
+//     per-task wrapping ("Identity %q is invalid: ...", "Duplicate identity name") is
+//     the double's.
 //   - Script checks are registered in Consul as passing TTL checks; services with
 //     provider "nomad" are not stored; without ConsulAddr nothing is registered, yet the
 //     node still advertises a Consul version so such jobs can be placed.
