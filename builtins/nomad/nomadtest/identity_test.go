@@ -347,12 +347,31 @@ func TestIdentityFlowJobValidation(t *testing.T) {
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("vault block without policies: %v", err)
 	}
+	// The implicit identity is added to every submission alike: the same job again
+	// plans no change and makes no new version.
+	plan, _, err := client.Jobs().Plan(wiJob("no-policies", "some-role", "secret/data/x"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Diff == nil || plan.Diff.Type != "None" {
+		t.Errorf("plan of the same job: %+v", plan.Diff)
+	}
+	if _, _, err := client.Jobs().Register(wiJob("no-policies", "some-role", "secret/data/x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := client.Jobs().Info("no-policies", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *stored.Version != 0 {
+		t.Errorf("version after the same job again: %d", *stored.Version)
+	}
 	bad := wiJob("bad-identity", "", "secret/data/x")
 	bad.TaskGroups[0].Tasks[0].Identities = []*api.WorkloadIdentity{
 		{Name: "vault_default", Audience: []string{""}, ChangeMode: "signal"},
 		{Name: "bad name!"},
 	}
-	_, _, err := client.Jobs().Register(bad, nil)
+	_, _, err = client.Jobs().Register(bad, nil)
 	for _, want := range []string{
 		`Identity "vault_default" is invalid`, "an empty string is an invalid audience (1)",
 		`change_signal must be specified when using change_mode="signal"`,
