@@ -79,7 +79,7 @@ func TestJWKSAndOIDCDiscovery(t *testing.T) {
 // (the same check Vault makes), and a JWT signed with another key fails it.
 func TestTaskIdentityClaims(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
-	writeFile(t, cfg, strings.Replace(identityAgentConfig, "ttl = \"1h\"", "ttl = \"1h\"\n    extra_claims = { unique_id = \"${job.id}-${task.name}\" }", 1))
+	writeFile(t, cfg, strings.Replace(identityAgentConfig, "ttl = \"1h\"", "ttl = \"1h\"\n    extra_claims {\n      unique_id = \"${job.region}:${job.id}-${task.name}\"\n    }", 1))
 	srv, _ := newDouble(t, Config{AgentConfigPath: cfg})
 
 	job := vaultPolicyJob("web")
@@ -125,7 +125,7 @@ func TestTaskIdentityClaims(t *testing.T) {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], v)
 		}
 	}
-	if ec, _ := claims["extra_claims"].(map[string]any); ec["unique_id"] != "web-server" {
+	if ec, _ := claims["extra_claims"].(map[string]any); ec["unique_id"] != "global:web-server" {
 		t.Errorf("extra_claims %v", claims["extra_claims"])
 	}
 	iat, nbf, exp := claims["iat"].(float64), claims["nbf"].(float64), claims["exp"].(float64)
