@@ -96,6 +96,11 @@ func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
 		done, status, err := w.Poll(ctx)
 		if err != nil {
 			p.clearSpinner()
+			// A poll cut off by the wait's own deadline (a blocking query in flight) is the
+			// timeout, not a server fault: report what was last seen, which says why.
+			if w.Timeout > 0 && ctx.Err() != nil && r.ctx.Err() == nil {
+				return fmt.Errorf("timed out after %s waiting for %s: %s", w.Timeout, w.What, last)
+			}
 			return err
 		}
 		if done {

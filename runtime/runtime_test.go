@@ -374,3 +374,18 @@ func TestDeferRunsAtEndEvenOnError(t *testing.T) {
 		t.Fatalf("warnings = %v", r.Res.Warnings)
 	}
 }
+
+// A wait whose deadline cuts off a poll in flight reports a timeout with the last status
+// seen, not the cut-off request's error (which says nothing about why it never got ready).
+func TestWaitDeadlineDuringPollReportsLastStatus(t *testing.T) {
+	srv := runtimetest.NewServer()
+	script := runtimetest.Script(t, map[string]string{"main.star": `probe.wait("200ms")` + "\n"})
+	res := exec(t, srv, script, runtimetest.ExecOptions{Mode: runtime.Apply})
+	if res.Err == nil {
+		t.Fatal("a wait that never gets ready succeeded")
+	}
+	msg := res.Err.Error()
+	if !strings.Contains(msg, "timed out after 200ms waiting for the probe: not ready yet") || strings.Contains(msg, "probe request") {
+		t.Fatalf("error should be the timeout with the last status; got:\n%s", msg)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -64,6 +65,7 @@ func Module(srv *Server) runtime.Module {
 			"mint": starlark.NewBuiltin("probe.mint", p.mint),
 			"fail": starlark.NewBuiltin("probe.fail", p.fail),
 			"leak": starlark.NewBuiltin("probe.leak", p.leak),
+			"wait": starlark.NewBuiltin("probe.wait", p.wait),
 		}}, nil
 	}}
 }
@@ -180,6 +182,37 @@ func (p *probe) leak(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 		Address: "probe leak", Action: runtime.Call,
 		Apply: func(context.Context) (starlark.Value, error) {
 			return nil, fmt.Errorf("server said: bad token %q (json %s)", s, fmt.Sprintf(`{"t":%q}`, s))
+		},
+	})
+}
+
+// wait(timeout) waits for something that never gets ready: its first poll answers
+// "not ready yet", every later poll blocks until the wait's deadline cuts it off, as a
+// blocking query to a slow server does.
+func (p *probe) wait(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var timeout string
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "timeout", &timeout); err != nil {
+		return nil, err
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	return p.run.Effect(thread, runtime.Change{
+		Address: "probe wait", Action: runtime.Read,
+		Apply: func(context.Context) (starlark.Value, error) {
+			polls := 0
+			err := p.run.Wait(thread, runtime.WaitSpec{
+				What: "the probe", Timeout: d, Interval: time.Millisecond,
+				Poll: func(ctx context.Context) (bool, string, error) {
+					if polls++; polls == 1 {
+						return false, "not ready yet", nil
+					}
+					<-ctx.Done()
+					return false, "", fmt.Errorf("probe request: %w", ctx.Err())
+				},
+			})
+			return starlark.None, err
 		},
 	})
 }
