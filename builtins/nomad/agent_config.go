@@ -94,9 +94,9 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			// equal: nothing to write
 		default:
 			if has {
-				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: show(literal(d.value))})
+				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: show(compactLiteral(d.value))})
 			} else {
-				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: show(literal(d.value))})
+				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: show(compactLiteral(d.value))})
 			}
 			v := d.value
 			set[name], changed, setOrder = &v, append(changed, name), append(setOrder, name)

@@ -127,3 +127,22 @@ func keepBlocksLast(body *hclwrite.Body) {
 		}
 	}
 }
+
+// compactLiteral is literal on one line, for a plan's diff: a nested block's object value
+// reads {aud = ["vault.io"], ttl = "1h"} there, not as an indented block.
+func compactLiteral(v cty.Value) string {
+	if !v.Type().IsObjectType() || v.IsNull() || !v.IsKnown() {
+		return literal(v)
+	}
+	attrs := v.AsValueMap()
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = k + " = " + compactLiteral(attrs[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}

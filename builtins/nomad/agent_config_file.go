@@ -257,7 +257,7 @@ func literal(v cty.Value) string {
 // text is how the plan shows the current value of an attribute.
 func (a agentAttr) show() string {
 	if a.ok {
-		return literal(a.value)
+		return compactLiteral(a.value)
 	}
-	return a.text
+	return strings.Join(strings.Fields(a.text), " ")
 }

@@ -51,7 +51,7 @@ func TestAgentConfigWorkloadIdentity(t *testing.T) {
 	mustContain(t, "plan", r.Plan,
 		"vault {} block: 6 attributes to change",
 		`+ vault.address: "http://vault.service.consul:8200"`,
-		"+ vault.default_identity: {\n",
+		`+ vault.default_identity: {aud = ["vault.io"], ttl = "1h"}`,
 		`+ vault.jwt_auth_backend_path: "jwt-nomad"`,
 		`~ vault.create_from_role: "nomad-cluster" -> "nomad-workloads"`,
 		"- vault.token: (sensitive)",
@@ -116,8 +116,12 @@ func TestAgentConfigWorkloadIdentity(t *testing.T) {
 	}
 	mustContain(t, "output", r.Out, "changed: False", `identity: {"aud": ["vault.io"], "ttl": "1h"}`)
 
-	// Another audience: the block is rewritten, nothing else.
-	r = runScript(t, script, runConfig{mode: runtime.Apply, vars: []string{`aud=["vault.io", "other"]`}})
+	// Another audience: the plan shows the block's change on one line, and apply
+	// rewrites the block, nothing else.
+	other := []string{`aud=["vault.io", "other"]`}
+	r = runScript(t, script, runConfig{mode: runtime.Plan, vars: other})
+	mustContain(t, "plan", r.Plan, `~ vault.default_identity: {aud = ["vault.io"], ttl = "1h"} -> {aud = ["vault.io", "other"], ttl = "1h"}`)
+	r = runScript(t, script, runConfig{mode: runtime.Apply, vars: other})
 	if r.Err != nil {
 		t.Fatal(r.ErrMsg)
 	}
