@@ -180,3 +180,17 @@ func signJWT(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
 	}
 	return signing + "." + b64(sig)
 }
+
+func TestPolicySubstituteErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{`vault.policy("p", {"kv/{{identity.entity.aliases.X.id}}": ["read"]}, substitute = {"ACCESSOR": "auth_jwt_1"})`, `placeholder "ACCESSOR" does not occur in the rules`},
+		{`vault.policy("p", {"kv/X/a": ["read"]}, substitute = {"X": "a\" { capabilities = [\"sudo\"] } path \"b"})`, `X: "a\" { capabilities`},
+		{`vault.policy("p", {"kv/X/a": ["read"]}, substitute = {"X y": "a"})`, `placeholder "X y" is not a word`},
+		{`vault.policy("p", {"kv/X/a": ["read"]}, substitute = {"X": 1})`, `X: want a string, not int`},
+	} {
+		r := run(t, tc.src, runtime.Plan, opts{offline: true})
+		if r.err == nil || !strings.Contains(r.errMsg, tc.want) || !strings.Contains(r.errMsg, "main.star:1") {
+			t.Errorf("%s: error %q, want %q at main.star:1", tc.src, r.errMsg, tc.want)
+		}
+	}
+}
