@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,7 @@ func TestGuideStepsAgainstVaultAndDouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	srv.ReloadOnSIGHUP()
 	script := filepath.Join(dir, "guide.star")
 	if err := os.WriteFile(script, []byte(guideE2E), 0o644); err != nil {
 		t.Fatal(err)
@@ -142,7 +144,7 @@ func TestGuideStepsAgainstVaultAndDouble(t *testing.T) {
 	marker := filepath.Join(dir, "restarts")
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
 	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr,
-		`restart_command=["/bin/sh", "-c", "echo restarted >> ` + marker + `"]`}
+		restartVar(marker)}
 
 	// The plan: a token to mint, the vault block to write, the job to create, and the
 	// template checked against access-tables. Nomad cannot plan the job yet: it runs
@@ -232,6 +234,17 @@ func TestGuideTemplateFails(t *testing.T) {
 	t.Logf("the error:\n%s", err)
 }
 
+// restartVar is the restart_command var for a double in this process: it signals the
+// process, so the double reloads its agent config (ReloadOnSIGHUP), as
+// `systemctl reload nomad` does; with a marker file, it also records each run there.
+func restartVar(marker string) string {
+	script := "kill -HUP " + strconv.Itoa(os.Getpid())
+	if marker != "" {
+		script = "echo restarted >> " + marker + " && " + script
+	}
+	return `restart_command=["/bin/sh", "-c", "` + script + `"]`
+}
+
 // applyGuideFailing applies the guide against a fresh Vault and a Nomad double whose
 // templates time out after templateTimeout (0: the double's default), with extraVar
 // besides the agent config and Vault address. The apply must fail with an error that
@@ -246,12 +259,13 @@ func applyGuideFailing(t *testing.T, templateTimeout time.Duration, extraVar str
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	srv.ReloadOnSIGHUP()
 	script := filepath.Join(dir, "guide.star")
 	if err := os.WriteFile(script, []byte(guideE2E), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
-	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, extraVar}
+	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, restartVar(""), extraVar}
 	_, out, err := execGuide(t, script, runtime.Apply, env, vars)
 	if err == nil {
 		t.Fatalf("no error:\n%s", out)
@@ -287,6 +301,7 @@ func TestGuideSnippet(t *testing.T) {
 	srv, err := nomadtest.New(nomadtest.Config{AgentConfigPath: agentConfig, DataDir: filepath.Join(dir, "data"), SimulateDrivers: []string{"docker"}, Logf: t.Logf})
 	must(err)
 	t.Cleanup(srv.Close)
+	srv.ReloadOnSIGHUP()
 
 	read := func(p string) string {
 		b, err := os.ReadFile(p)
@@ -301,7 +316,7 @@ func TestGuideSnippet(t *testing.T) {
 	marker := filepath.Join(dir, "restarts")
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
 	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr,
-		`restart_command=["/bin/sh", "-c", "echo restarted >> ` + marker + `"]`}
+		restartVar(marker)}
 
 	_, plan, err := execGuide(t, script, runtime.Plan, env, vars)
 	if err != nil {

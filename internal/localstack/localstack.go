@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	"github.com/nvrun/nvrun/builtins/nomad/nomadtest"
 	"github.com/nvrun/nvrun/internal/testserver"
@@ -88,14 +89,18 @@ func Start(dir string, logf func(string, ...any)) (s *Stack, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("nomad double: %w", err)
 	}
-	logf("nomad API double at %s", s.Nomad.URL)
+	// As a Nomad agent, the double reads its config at start and on SIGHUP: the guide's
+	// on_change (restart_command) signals this process, so a missing or failed reload
+	// shows as it would on a real cluster.
+	s.Nomad.ReloadOnSIGHUP()
+	logf("nomad API double at %s (reloads its agent config on SIGHUP to pid %d)", s.Nomad.URL, os.Getpid())
 	dbPort, err := testserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	vars := map[string]any{
 		"agent_config":    s.AgentConfig,
-		"restart_command": []string{"true"}, // the double re-reads the agent config itself
+		"restart_command": ReloadCommand(),
 		"vault_address":   s.Vault.Addr,
 		"db_port":         dbPort,
 		"db_task_config":  map[string]any{"command": "/bin/sh", "args": []string{dbTask}},
@@ -107,6 +112,12 @@ func Start(dir string, logf func(string, ...any)) (s *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ReloadCommand is the on_change command that makes the double in this process reload
+// its agent config, as `systemctl reload nomad` sends SIGHUP to a Nomad agent.
+func ReloadCommand() []string {
+	return []string{"/bin/sh", "-c", "kill -HUP " + strconv.Itoa(os.Getpid())}
 }
 
 // Env is the environment nvrun runs the guide with: the usual client variables.

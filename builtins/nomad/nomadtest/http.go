@@ -55,6 +55,8 @@ func (s *Server) router() http.Handler {
 	handle("/v1/nodes", s.nodesRequest)
 	handle("/v1/namespaces", s.namespacesRequest)
 	handle("/v1/namespace/", s.namespaceRequest)
+	handle(jwksPath, s.jwksRequest)
+	handle(oidcDiscoveryPath, s.oidcDiscoveryRequest)
 	return mux
 }
 

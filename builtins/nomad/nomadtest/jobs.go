@@ -229,7 +229,12 @@ func (s *Server) admit(r *http.Request, in *api.Job, wr api.WriteRequest) (*api.
 	if err != nil {
 		return nil, rpcError(err)
 	}
-	if err := admissionErrors(job, vc.enabled()); err != nil {
+	identityFlow := vc.enabled() && !vc.tokenFlow()
+	if identityFlow {
+		canonicalizeIdentities(job)
+		addImplicitIdentities(job, vc)
+	}
+	if err := admissionErrors(job, vc.enabled(), identityFlow); err != nil {
 		return nil, rpcError(err)
 	}
 	if ns := str(job.Namespace); ns != api.DefaultNamespace {

@@ -65,6 +65,7 @@ func (s *Server) fingerprint(ctx context.Context) map[string]string {
 	for k, v := range s.node.attrs {
 		attrs[k] = v
 	}
+	attrs["nomad.version"] = s.version() // the agent config selects 1.6 or 1.10
 	if vc, err := s.readVaultConfig(); err == nil && vc.enabled() {
 		if version, ok := vaultVersion(ctx, vc.address()); ok {
 			attrs["vault.accessible"] = "true"

@@ -20,13 +20,19 @@ import (
 // NomadVersion is the Nomad release whose API and client behaviour the double imitates.
 const NomadVersion = "1.6.5"
 
+// NomadVersionIdentity is the Nomad release the double answers as when its agent
+// configuration selects the workload identity flow (a vault block without a token).
+const NomadVersionIdentity = "1.10.5"
+
 // Config configures a double. The zero value works for jobs that need neither Vault
 // nor Consul.
 type Config struct {
-	// AgentConfigPath is the Nomad agent HCL (or JSON) file whose vault {} block the
-	// double reads each time it needs Vault: at job registration (vault enabled?), when
-	// deriving a task token (address, token, create_from_role, task_token_ttl,
-	// namespace) and when rendering templates. Empty or missing means Vault is disabled.
+	// AgentConfigPath is the Nomad agent HCL (or JSON) file whose vault {} block (and
+	// server.oidc_issuer) the double reads at New and on Reload, as Nomad reads its
+	// configuration at start and on SIGHUP; edits take effect only then. A vault block
+	// with a token selects Nomad 1.6's token flow, one without a token the workload
+	// identity flow of Nomad 1.10 (see the package doc). Empty or missing means Vault is
+	// disabled; a file that does not decode makes New fail.
 	AgentConfigPath string
 
 	// ConsulAddr is the HTTP address of a real Consul agent ("http://127.0.0.1:8500").
@@ -93,6 +99,10 @@ type Server struct {
 	deployments   map[string]*api.Deployment
 	registrations map[nsID]int
 	closed        bool
+
+	cfgMu   sync.Mutex
+	agent   *agentState // the agent configuration in effect
+	keyring *keyring    // signs workload identities
 
 	consulOnce   sync.Once
 	consulClient *consulapi.Client
@@ -165,9 +175,23 @@ func New(cfg Config) (*Server, error) {
 	s.node = newNodeInfo(s.cfg)
 	s.ports = newPortAllocator(cfg.PortRange)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	vc, issuer, err := loadAgentConfig(cfg.AgentConfigPath)
+	if err != nil {
+		s.cancel()
+		s.cleanupDataDir()
+		return nil, fmt.Errorf("nomadtest: %w", err)
+	}
+	if s.keyring, err = newKeyring(); err != nil {
+		s.cancel()
+		s.cleanupDataDir()
+		return nil, fmt.Errorf("nomadtest: keyring: %w", err)
+	}
+	s.applyAgentConfig(vc, issuer)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		s.cancel()
+		s.wg.Wait()
 		s.cleanupDataDir()
 		return nil, fmt.Errorf("nomadtest: listen: %w", err)
 	}

@@ -196,6 +196,10 @@ func (tr *taskRunner) run() {
 			env = tr.buildEnv(lease.token)
 		}
 	}
+	if ev := tr.exposeIdentities(env, uid, gid); ev != nil {
+		tr.fail(ev)
+		return
+	}
 	if len(tr.task.Templates) > 0 {
 		extra, ev, killed := tr.renderTemplates(env)
 		if killed {

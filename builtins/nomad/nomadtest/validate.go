@@ -22,7 +22,7 @@ import (
 // admissionErrors runs the server's admission validators in Nomad's order: Vault,
 // node pool, then the job's own validation. Their errors are flattened into one list,
 // as admissionValidators does.
-func admissionErrors(j *api.Job, vaultEnabled bool) error {
+func admissionErrors(j *api.Job, vaultEnabled, identityFlow bool) error {
 	var errs error
 	if len(jobVaultBlocks(j)) > 0 && !vaultEnabled {
 		errs = multierror.Append(errs, errors.New("Vault not enabled but used in the job"))
@@ -30,7 +30,7 @@ func admissionErrors(j *api.Job, vaultEnabled bool) error {
 	if pool := str(j.NodePool); pool != "default" && pool != "all" {
 		errs = multierror.Append(errs, fmt.Errorf("job %q is in nonexistent node pool %q", str(j.ID), pool))
 	}
-	if err := validateJob(j); err != nil {
+	if err := validateJob(j, identityFlow); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	if len(j.Payload) != 0 {
@@ -42,7 +42,7 @@ func admissionErrors(j *api.Job, vaultEnabled bool) error {
 	return errs
 }
 
-func validateJob(j *api.Job) error {
+func validateJob(j *api.Job, identityFlow bool) error {
 	var mErr multierror.Error
 	add := func(err error) { mErr.Errors = append(mErr.Errors, err) }
 
@@ -118,7 +118,7 @@ func validateJob(j *api.Job) error {
 		}
 	}
 	for _, tg := range j.TaskGroups {
-		if err := validateGroup(j, tg); err != nil {
+		if err := validateGroup(j, tg, identityFlow); err != nil {
 			add(fmt.Errorf("Task group %s validation failed: %v", str(tg.Name), err))
 		}
 	}
@@ -136,7 +136,7 @@ func validateJob(j *api.Job) error {
 	return mErr.ErrorOrNil()
 }
 
-func validateGroup(j *api.Job, tg *api.TaskGroup) error {
+func validateGroup(j *api.Job, tg *api.TaskGroup, identityFlow bool) error {
 	var mErr multierror.Error
 	add := func(err error) { mErr.Errors = append(mErr.Errors, err) }
 	jobType := str(j.Type)
@@ -226,7 +226,7 @@ func validateGroup(j *api.Job, tg *api.TaskGroup) error {
 				add(fmt.Errorf("Task %s has a volume mount (%d) referencing undefined volume %s", t.Name, i, vol))
 			}
 		}
-		if err := validateTask(jobType, tg, t); err != nil {
+		if err := validateTask(jobType, tg, t, identityFlow); err != nil {
 			add(fmt.Errorf("Task %s validation failed: %v", t.Name, err))
 		}
 	}
@@ -545,7 +545,9 @@ func validateCheck(c api.ServiceCheck) error {
 	return nil
 }
 
-func validateTask(jobType string, tg *api.TaskGroup, t *api.Task) error {
+// identityFlow: the agent is a Nomad 1.10 one (workload identities; vault policies
+// are optional, identity blocks are validated).
+func validateTask(jobType string, tg *api.TaskGroup, t *api.Task, identityFlow bool) error {
 	var mErr multierror.Error
 	add := func(err error) { mErr.Errors = append(mErr.Errors, err) }
 	if t.Name == "" {
@@ -599,8 +601,13 @@ func validateTask(jobType string, tg *api.TaskGroup, t *api.Task) error {
 		}
 	}
 	if t.Vault != nil {
-		if err := validateVault(t.Vault); err != nil {
+		if err := validateVault(t.Vault, identityFlow); err != nil {
 			add(fmt.Errorf("Vault validation failed: %v", err))
+		}
+	}
+	if identityFlow {
+		if err := validateIdentities(t); err != nil {
+			add(err)
 		}
 	}
 	destinations := map[string]int{}
@@ -718,9 +725,11 @@ func validateTaskServices(t *api.Task, tg *api.TaskGroup) error {
 	return mErr.ErrorOrNil()
 }
 
-func validateVault(v *api.Vault) error {
+// validateVault is Vault.Validate; from Nomad 1.7 the policies come from the Vault role
+// the task logs in with, so an empty list is no longer an error.
+func validateVault(v *api.Vault, identityFlow bool) error {
 	var mErr multierror.Error
-	if len(v.Policies) == 0 {
+	if len(v.Policies) == 0 && !identityFlow {
 		_ = multierror.Append(&mErr, errors.New("Policy list cannot be empty"))
 	}
 	for _, p := range v.Policies {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl"
 	"github.com/hashicorp/nomad/api"
 	vaultapi "github.com/hashicorp/vault/api"
 )
@@ -16,7 +14,8 @@ import (
 // defaultVaultAddr is Nomad's default vault.address.
 const defaultVaultAddr = "https://vault.service.consul:8200"
 
-// vaultConfig is the vault {} block of the Nomad agent configuration.
+// vaultConfig is the vault {} block of the Nomad agent configuration: the fields of
+// Nomad 1.6's token flow and of the workload identity flow of Nomad 1.7 and later.
 type vaultConfig struct {
 	Enabled              *bool  `hcl:"enabled"`
 	Address              string `hcl:"address"`
@@ -25,6 +24,9 @@ type vaultConfig struct {
 	TaskTokenTTL         string `hcl:"task_token_ttl"`
 	Namespace            string `hcl:"namespace"`
 	AllowUnauthenticated *bool  `hcl:"allow_unauthenticated"`
+
+	JWTAuthBackendPath string            `hcl:"jwt_auth_backend_path"`
+	DefaultIdentity    []*identityConfig `hcl:"-"` // decoded from the AST, see loadAgentConfig
 }
 
 func (c *vaultConfig) enabled() bool { return c != nil && boolv(c.Enabled) }
@@ -34,53 +36,6 @@ func (c *vaultConfig) address() string {
 		return defaultVaultAddr
 	}
 	return c.Address
-}
-
-// agentFile is the part of a Nomad agent configuration file the double reads. It is
-// decoded with HCL 1, as Nomad 1.6 decodes its agent configuration (HCL or JSON).
-type agentFile struct {
-	Vault []*vaultConfig `hcl:"vault"`
-}
-
-// readVaultConfig re-reads the agent configuration. A missing file (or no path) means
-// Vault is disabled; later vault blocks override earlier fields, as Nomad merges them.
-func (s *Server) readVaultConfig() (*vaultConfig, error) {
-	out := &vaultConfig{}
-	if s.cfg.AgentConfigPath == "" {
-		return out, nil
-	}
-	b, err := os.ReadFile(s.cfg.AgentConfigPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("agent config: %w", err)
-	}
-	var f agentFile
-	if err := hcl.Decode(&f, string(b)); err != nil {
-		// HCL errors quote positions, not values, so no token can leak here.
-		return nil, fmt.Errorf("failed to decode HCL file %s: %w", s.cfg.AgentConfigPath, err)
-	}
-	for _, v := range f.Vault {
-		if v.Enabled != nil {
-			out.Enabled = v.Enabled
-		}
-		if v.AllowUnauthenticated != nil {
-			out.AllowUnauthenticated = v.AllowUnauthenticated
-		}
-		for _, kv := range []struct {
-			dst *string
-			src string
-		}{
-			{&out.Address, v.Address}, {&out.Token, v.Token}, {&out.Role, v.Role},
-			{&out.TaskTokenTTL, v.TaskTokenTTL}, {&out.Namespace, v.Namespace},
-		} {
-			if kv.src != "" {
-				*kv.dst = kv.src
-			}
-		}
-	}
-	return out, nil
 }
 
 // newVaultClient makes a Vault client for addr that ignores the process's VAULT_*
@@ -101,14 +56,27 @@ func newVaultClient(addr, token, namespace string) (*vaultapi.Client, error) {
 	return c, nil
 }
 
-// vaultLease is a task's Vault token and its accessor (for revocation).
+// vaultLease is a task's Vault token and, for tokens the server derived (token flow),
+// the accessor it revokes them by.
 type vaultLease struct{ token, accessor string }
 
-// deriveVaultToken does what Nomad 1.6 does for a task with a vault block: the server
-// creates a token through auth/token/create/<create_from_role> with its own token,
-// response-wrapped, and the client unwraps it. On failure it returns the Killing event
-// the task runner emits, worded as Nomad's vault hook words it.
+// deriveVaultToken gets a task's Vault token the way the agent configuration says: the
+// Nomad 1.6 token flow (the server derives it with its own token) or the workload
+// identity flow of Nomad 1.10 (the client logs in with the task's identity). On failure
+// it returns the Killing event the task runner emits, worded as Nomad's vault hook
+// words it.
 func (s *Server) deriveVaultToken(a *api.Allocation, t *api.Task) (vaultLease, *api.TaskEvent) {
+	vc, _ := s.readVaultConfig()
+	if vc.enabled() && !vc.tokenFlow() {
+		return s.loginWithIdentity(a, t, vc)
+	}
+	return s.deriveServerToken(a, t)
+}
+
+// deriveServerToken does what Nomad 1.6 does for a task with a vault block: the server
+// creates a token through auth/token/create/<role> with its own token (validated when
+// the configuration was loaded), response-wrapped, and the client unwraps it.
+func (s *Server) deriveServerToken(a *api.Allocation, t *api.Task) (vaultLease, *api.TaskEvent) {
 	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 	defer cancel()
 	fail := func(serverSide bool, err error) (vaultLease, *api.TaskEvent) {
@@ -122,12 +90,17 @@ func (s *Server) deriveVaultToken(a *api.Allocation, t *api.Task) (vaultLease, *
 		return vaultLease{}, ev
 	}
 
-	vc, err := s.readVaultConfig()
-	if err != nil {
-		return fail(true, err)
-	}
+	state := s.agentConfig()
+	vc := state.vault
 	if !vc.enabled() {
 		return fail(true, errors.New("Vault integration disabled"))
+	}
+	// Nomad's CreateToken answers "Connection to Vault has not been established" (a
+	// recoverable error the client retries) until the server token is validated, and
+	// the validation error once it failed: wait for the outcome.
+	conn := state.conn
+	if err := conn.wait(ctx); err != nil {
+		return fail(true, err)
 	}
 	namespace := vc.Namespace
 	if ns := str(t.Vault.Namespace); ns != "" {
@@ -137,9 +110,14 @@ func (s *Server) deriveVaultToken(a *api.Allocation, t *api.Task) (vaultLease, *
 	if err != nil {
 		return fail(true, err)
 	}
+	// Nomad wraps only the create call: POST auth/token/create[/<role>].
+	createPath := "auth/token/create"
+	if conn.role != "" {
+		createPath += "/" + conn.role
+	}
 	server.SetWrappingLookupFunc(func(operation, path string) string {
-		if strings.HasPrefix(path, "auth/token/create") {
-			return "60s"
+		if operation == "POST" && strings.TrimPrefix(path, "/") == createPath {
+			return vaultTokenCreateTTL
 		}
 		return ""
 	})
@@ -151,30 +129,20 @@ func (s *Server) deriveVaultToken(a *api.Allocation, t *api.Task) (vaultLease, *
 			"TaskGroup":    a.TaskGroup,
 			"Task":         t.Name,
 			"NodeID":       a.NodeID,
-			"Namespace":    a.Namespace,
+			"Namespace":    namespace,
 		},
-		TTL:         vc.TaskTokenTTL,
+		TTL:         vc.childTTL(),
 		DisplayName: a.ID + "-" + t.Name,
 	}
 	var secret *vaultapi.Secret
-	if role := vc.Role; role != "" {
-		secret, err = server.Auth().Token().CreateWithRoleWithContext(ctx, req, role)
+	if conn.root && conn.role == "" {
+		req.Period = vc.childTTL()
+		secret, err = server.Auth().Token().CreateWithContext(ctx, req)
 	} else {
-		// Without create_from_role Nomad uses the role its own token was made from, or,
-		// for a root token, creates periodic tokens directly.
-		self, lerr := server.Auth().Token().LookupSelfWithContext(ctx)
-		if lerr != nil {
-			return fail(true, lerr)
-		}
-		if r, _ := self.Data["role"].(string); r != "" {
-			secret, err = server.Auth().Token().CreateWithRoleWithContext(ctx, req, r)
-		} else {
-			req.Period = vc.TaskTokenTTL
-			secret, err = server.Auth().Token().CreateWithContext(ctx, req)
-		}
+		secret, err = server.Auth().Token().CreateWithRoleWithContext(ctx, req, conn.role)
 	}
 	if err != nil {
-		return fail(true, err)
+		return fail(true, fmt.Errorf("failed to create an alloc vault token: %v", err))
 	}
 	if secret == nil || secret.WrapInfo == nil || secret.WrapInfo.Token == "" {
 		return fail(true, errors.New("Vault returned Secret without WrapInfo"))
@@ -195,10 +163,11 @@ func (s *Server) deriveVaultToken(a *api.Allocation, t *api.Task) (vaultLease, *
 }
 
 // revokeVaultToken revokes a task token by accessor with the server token, as Nomad's
-// server does when the task's allocation stops. Failures are only logged.
+// server does when the task's allocation stops. Failures are only logged. Tokens from
+// a workload identity login have no accessor here: Nomad 1.10 does not revoke them.
 func (s *Server) revokeVaultToken(ctx context.Context, accessor string) {
-	vc, err := s.readVaultConfig()
-	if err != nil || !vc.enabled() {
+	vc, _ := s.readVaultConfig()
+	if !vc.tokenFlow() {
 		return
 	}
 	c, err := newVaultClient(vc.address(), vc.Token, vc.Namespace)

@@ -31,6 +31,7 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 type vaultSetup struct {
 	addr        string
 	root        *vaultapi.Client
+	rootToken   string
 	serverToken string
 	weakToken   string // a token without the nomad-server policy
 }
@@ -79,7 +80,7 @@ func setupVault(t *testing.T) vaultSetup {
 	must(err)
 	weak, err := root.Auth().Token().CreateOrphan(&vaultapi.TokenCreateRequest{Policies: []string{"default"}, TTL: "1h"})
 	must(err)
-	setupOnce.v = vaultSetup{addr: v.Addr, root: root, serverToken: server.Auth.ClientToken, weakToken: weak.Auth.ClientToken}
+	setupOnce.v = vaultSetup{addr: v.Addr, root: root, rootToken: rootToken, serverToken: server.Auth.ClientToken, weakToken: weak.Auth.ClientToken}
 	setupOnce.done = true
 	return setupOnce.v
 }
@@ -119,13 +120,21 @@ const kvTemplate = `{{ with secret "secret/data/db" }}{{ .Data.data.password }}{
 func TestVaultTaskTokenAndTemplate(t *testing.T) {
 	vs := setupVault(t)
 	agentConfig := filepath.Join(t.TempDir(), "nomad.hcl")
-	// The double starts before the agent config exists and reads it when it needs it.
+	// The double starts before the agent config exists and, as Nomad, reads it again
+	// only when reloaded: writing the file alone changes nothing.
 	srv, client := newDouble(t, Config{AgentConfigPath: agentConfig})
 	if _, _, err := client.Jobs().Register(vaultJob("needs-vault", []string{"access-tables"}, kvTemplate), nil); err == nil ||
 		!strings.Contains(err.Error(), "Vault not enabled but used in the job") {
 		t.Fatalf("register without a vault block in the agent config: %v", err)
 	}
 	writeAgentConfig(t, agentConfig, vs.addr, vs.serverToken)
+	if _, _, err := client.Jobs().Register(vaultJob("needs-vault", []string{"access-tables"}, kvTemplate), nil); err == nil ||
+		!strings.Contains(err.Error(), "Vault not enabled but used in the job") {
+		t.Fatalf("register after writing the agent config, before a reload: %v", err)
+	}
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("renders the secret before the task starts", func(t *testing.T) {
 		if _, _, err := client.Jobs().Register(vaultJob("web", []string{"access-tables"}, kvTemplate), nil); err != nil {
@@ -184,7 +193,14 @@ func TestVaultTaskTokenAndTemplate(t *testing.T) {
 		}
 		a := waitAlloc(t, srv, "web", 30*time.Second, "a failed allocation", func(a *api.Allocation) bool { return a.ClientStatus == "failed" })
 		ev := killingMessage(a)
-		for _, want := range []string{"Vault: server failed to derive vault token", "permission denied", "auth/token/create/" + testRole, "Code: 403"} {
+		// Nomad 1.6 validates the server token when it loads the config; task tokens
+		// then fail with what the validation found.
+		for _, want := range []string{
+			"Vault: server failed to derive vault token",
+			"failed to establish connection to Vault",
+			`token must have one of the following capabilities ["update" "root"] on "auth/token/create/` + testRole + `"; has [deny]`,
+			`failed to lookup role "` + testRole + `"`, "permission denied", "Code: 403",
+		} {
 			if !strings.Contains(ev, want) {
 				t.Errorf("event %q lacks %q", ev, want)
 			}
