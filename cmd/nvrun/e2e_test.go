@@ -164,12 +164,13 @@ func TestGuideEndToEnd(t *testing.T) {
 		t.Fatalf("the fork did not converge: plan after apply exits %d\n%s", res.code, res.stdout)
 	}
 
-	e.checkNoSecretLeaked(serverToken1)
+	e.checkNoSecretLeaked(serverToken1, e.serverToken())
 	t.Logf("end-to-end wall time: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 type e2e struct {
 	t       *testing.T
+	script  string // "" means scripts/guide.star
 	stack   *localstack.Stack
 	proxies map[string]*countingProxy // by the env var that points nvrun at it
 	outputs []string                  // every stdout and stderr nvrun printed
@@ -193,7 +194,11 @@ func (e *e2e) run(args ...string) cli {
 	for k, p := range e.proxies {
 		env = append(env, k+"="+p.srv.URL) // later entries win
 	}
-	res := nvrun(e.t, nil, env, append(args, "scripts/guide.star")...)
+	script := e.script
+	if script == "" {
+		script = "scripts/guide.star"
+	}
+	res := nvrun(e.t, nil, env, append(args, script)...)
 	e.outputs = append(e.outputs, res.stdout, res.stderr)
 	return res
 }
@@ -363,10 +368,10 @@ func (e *e2e) checkNamesPage() {
 	}
 }
 
-// checkNoSecretLeaked: the DB password, the root token, the unseal key and the server
-// tokens appear in no output, and in no file nvrun wrote but the keys file and the agent
-// config.
-func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
+// checkNoSecretLeaked: the DB password, the root token, the unseal key and the other
+// secrets given (server tokens, task tokens, identity JWTs) appear in no output, and in
+// no file nvrun wrote but the keys file and the agent config.
+func (e *e2e) checkNoSecretLeaked(others ...string) {
 	e.t.Helper()
 	var keys struct {
 		RootToken     string   `json:"root_token"`
@@ -377,7 +382,7 @@ func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
 	if err != nil || json.Unmarshal(raw, &keys) != nil || keys.RootToken == "" {
 		e.t.Fatalf("keys file unreadable: %v", err)
 	}
-	secrets := append([]string{canaryPassword, keys.RootToken, e.serverToken()}, serverTokens...)
+	secrets := append([]string{canaryPassword, keys.RootToken}, others...)
 	secrets = append(append(secrets, keys.UnsealKeysB64...), keys.UnsealKeysHex...)
 	for i, out := range e.outputs {
 		for _, s := range secrets {
