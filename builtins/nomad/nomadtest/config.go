@@ -171,12 +171,13 @@ func (s *Server) Reload() error {
 
 // applyAgentConfig puts a loaded configuration in effect. An identical vault block
 // keeps the current connection, as Nomad's vault client SetConfig ignores the same
-// configuration.
+// configuration, unless its validation failed: Nomad retries that every 30s, the
+// double on the next reload.
 func (s *Server) applyAgentConfig(vc *vaultConfig, issuer string) {
 	s.cfgMu.Lock()
 	old := s.agent
 	next := &agentState{vault: vc, oidcIssuer: issuer}
-	if old != nil && reflect.DeepEqual(old.vault, vc) {
+	if old != nil && reflect.DeepEqual(old.vault, vc) && !old.conn.failed() {
 		next.conn = old.conn
 	} else if vc.tokenFlow() {
 		next.conn = s.connectVault(vc)

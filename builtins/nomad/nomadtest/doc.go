@@ -97,7 +97,8 @@
 //     are ignored. Nomad waits for missing data forever; the double gives up after
 //     Config.TemplateTimeout, and retries Vault and Consul 3 times (Nomad: 12).
 //   - The server token is validated once per load; Nomad retries a failed validation
-//     every connection_retry_intv (30s), the double only after a Reload. An unreachable
+//     every connection_retry_intv (30s), the double on the next Reload (even of the same
+//     config). An unreachable
 //     or sealed Vault is retried every second (Nomad: 30s). The config may be missing
 //     (Vault disabled) where Nomad needs a file.
 //   - Task tokens are not renewed. Token-flow tokens are revoked when the allocation

@@ -297,6 +297,44 @@ func TestWorkloadIdentityVaultLogin(t *testing.T) {
 	})
 }
 
+// Without create_from_role nor a task role, the login names no role and Vault uses the
+// auth method's default_role.
+func TestWorkloadIdentityDefaultRole(t *testing.T) {
+	dir := t.TempDir()
+	agentConfig := filepath.Join(dir, "nomad.hcl")
+	srv, client := newDouble(t, Config{AgentConfigPath: agentConfig})
+	wi := setupWorkloadIdentity(t, srv.URL+"/.well-known/jwks.json")
+	writeFile(t, agentConfig, strings.Replace(wiAgentConfig(wi.addr), "  create_from_role      = \""+wiRole+"\"\n", "", 1))
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if vc, _ := srv.readVaultConfig(); vc.Role != "" {
+		t.Fatalf("create_from_role still %q", vc.Role)
+	}
+	if _, err := wi.root.Logical().Write("secret/data/default/wi-default/config", map[string]any{"data": map[string]any{"password": "for-wi-default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Jobs().Register(wiJob("wi-default", "", "secret/data/default/wi-default/config"), nil); err != nil {
+		t.Fatal(err)
+	}
+	a := waitAlloc(t, srv, "wi-default", 30*time.Second, "running", func(a *api.Allocation) bool { return a.ClientStatus == "running" || a.ClientStatus == "failed" })
+	if a.ClientStatus != "running" {
+		t.Fatalf("alloc %s: %q", a.ClientStatus, taskEvents(a, "server"))
+	}
+	out := filepath.Join(srv.DataDir(), a.ID, "alloc", "out")
+	waitFor(t, 5*time.Second, "the task's output", func() (bool, string) {
+		b, _ := os.ReadFile(out)
+		return string(b) == "for-wi-default", string(b)
+	})
+	info, err := wi.root.Auth().Token().Lookup(readFile(t, filepath.Join(srv.TaskDir(a.ID, "server"), "secrets", "vault_token")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta, _ := info.TokenMetadata(); meta["role"] != wiRole {
+		t.Errorf("token metadata %v", meta)
+	}
+}
+
 // In the identity flow a vault block needs no policies, and identity blocks are
 // validated with Nomad's wording; in the token flow an empty policy list is still
 // refused, as Nomad 1.6 does.
@@ -309,12 +347,31 @@ func TestIdentityFlowJobValidation(t *testing.T) {
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("vault block without policies: %v", err)
 	}
+	// The implicit identity is added to every submission alike: the same job again
+	// plans no change and makes no new version.
+	plan, _, err := client.Jobs().Plan(wiJob("no-policies", "some-role", "secret/data/x"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Diff == nil || plan.Diff.Type != "None" {
+		t.Errorf("plan of the same job: %+v", plan.Diff)
+	}
+	if _, _, err := client.Jobs().Register(wiJob("no-policies", "some-role", "secret/data/x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := client.Jobs().Info("no-policies", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *stored.Version != 0 {
+		t.Errorf("version after the same job again: %d", *stored.Version)
+	}
 	bad := wiJob("bad-identity", "", "secret/data/x")
 	bad.TaskGroups[0].Tasks[0].Identities = []*api.WorkloadIdentity{
 		{Name: "vault_default", Audience: []string{""}, ChangeMode: "signal"},
 		{Name: "bad name!"},
 	}
-	_, _, err := client.Jobs().Register(bad, nil)
+	_, _, err = client.Jobs().Register(bad, nil)
 	for _, want := range []string{
 		`Identity "vault_default" is invalid`, "an empty string is an invalid audience (1)",
 		`change_signal must be specified when using change_mode="signal"`,

@@ -130,3 +130,32 @@ func TestServerTokenValidation(t *testing.T) {
 		})
 	}
 }
+
+// A validation that failed is retried by a reload of the same config (Nomad retries
+// it on its own every 30s): fixing Vault, then reloading, is enough.
+func TestServerTokenRevalidatedOnReload(t *testing.T) {
+	vs := setupVault(t)
+	if err := vs.root.Sys().PutPolicy("nomad-server-all", allRolesPolicy); err != nil {
+		t.Fatal(err)
+	}
+	s, err := vs.root.Auth().Token().CreateOrphan(&vaultapi.TokenCreateRequest{Policies: []string{"nomad-server-all"}, Period: "72h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "r-later-" + uuid()[:8]
+	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
+	writeFile(t, cfg, tokenFlowConfig(vs.addr, role, s.Auth.ClientToken))
+	srv, _ := newDouble(t, Config{AgentConfigPath: cfg})
+	if err := connError(t, srv); err == nil || !strings.Contains(err.Error(), `Role "`+role+`" does not exist`) {
+		t.Fatalf("before the role exists: %v", err)
+	}
+	if _, err := vs.root.Logical().Write("auth/token/roles/"+role, map[string]any{"token_period": 3600, "renewable": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := connError(t, srv); err != nil {
+		t.Fatalf("after creating the role and reloading: %v", err)
+	}
+}

@@ -79,6 +79,19 @@ func (s *Server) connectVault(vc *vaultConfig) *vaultConn {
 
 func (c *vaultConn) stop() { c.cancel() }
 
+// failed says whether the validation is over and failed.
+func (c *vaultConn) failed() bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return c.err != nil
+	default:
+		return false
+	}
+}
+
 // wait blocks until the server token is validated, and returns the validation error.
 func (c *vaultConn) wait(ctx context.Context) error {
 	if c == nil {
