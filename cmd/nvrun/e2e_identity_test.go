@@ -241,3 +241,63 @@ func (e *e2e) postJSON(url, token string, body, into any) {
 		e.t.Fatalf("POST %s: %v", url, err)
 	}
 }
+
+// TestGuideToWorkloadIdentity moves a cluster set up by scripts/guide.star (the token
+// flow) to workload identity, as an operator upgrading to Nomad 1.10 would: the plan
+// shows the server token leaving the agent config, and after apply the web task logs
+// in with its identity and the page still lists the names.
+func TestGuideToWorkloadIdentity(t *testing.T) {
+	stack, err := localstack.Start("", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
+		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
+		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
+		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
+	}}
+	args := func(files []string) []string {
+		a := []string{"--var", "db_password=" + canaryPassword}
+		for _, f := range files {
+			a = append(a, "--var-file", f)
+		}
+		return a
+	}
+	if doc := e.runJSON(args(stack.VarFiles())...); doc.Summary.Failed != 0 {
+		t.Fatalf("guide apply: %+v", doc.Summary)
+	}
+	serverToken := e.serverToken()
+
+	e.script = "scripts/workload-identity.star"
+	wi := args(stack.IdentityVarFiles())
+	e.requests()
+	res := e.run(append(wi, "--plan")...)
+	if res.code != 0 {
+		t.Fatalf("plan: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, want := range []string{
+		`~  nomad agent_config "` + stack.AgentConfig + `"`, "- vault.token: (sensitive)", `- vault.task_token_ttl: "1h"`,
+		`~ vault.create_from_role: "nomad-cluster" -> "nomad-workloads"`,
+		`+  vault auth "jwt-nomad"`, `=  vault path "database/roles/accessdb"`, `=  nomad job "postgres-nomad-demo"`,
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("migration plan lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	if _, wrote, log := e.requests(); wrote != [3]int{} {
+		t.Fatalf("the plan wrote %v: %v", wrote, log)
+	}
+	if doc := e.runJSON(wi...); doc.Summary.Failed != 0 {
+		t.Fatalf("workload identity apply: %+v", doc.Summary)
+	}
+	root := e.rootToken()
+	taskToken := e.checkIdentityTaskToken(root)
+	e.checkAgentConfigHoldsNoToken(serverToken, root, taskToken)
+	e.checkDynamicCredentials()
+	e.checkNamesPage()
+	if res := e.run(append(wi, "--plan", "--detailed-exitcode")...); res.code != 0 {
+		t.Fatalf("not converged: plan after apply exits %d\n%s", res.code, res.stdout)
+	}
+	e.checkNoSecretLeaked(serverToken, taskToken)
+}
