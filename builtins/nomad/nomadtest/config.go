@@ -90,7 +90,7 @@ func loadAgentConfig(path string) (*vaultConfig, string, error) {
 		}{
 			{&out.Address, v.Address}, {&out.Token, v.Token}, {&out.Role, v.Role},
 			{&out.TaskTokenTTL, v.TaskTokenTTL}, {&out.Namespace, v.Namespace},
-			{&out.JWTAuthBackendPath, v.JWTAuthBackendPath},
+			{&out.JWTAuthBackendPath, v.JWTAuthBackendPath}, {&out.ConnectionRetryIntv, v.ConnectionRetryIntv},
 		} {
 			if kv.src != "" {
 				*kv.dst = kv.src
@@ -106,6 +106,11 @@ func loadAgentConfig(path string) (*vaultConfig, string, error) {
 	if id := out.defaultIdentity(); id != nil && id.TTL != "" {
 		if _, err := time.ParseDuration(id.TTL); err != nil {
 			return nil, "", fmt.Errorf("failed to decode HCL file %s: vault.default_identity.ttl: %w", path, err)
+		}
+	}
+	if out.ConnectionRetryIntv != "" {
+		if _, err := time.ParseDuration(out.ConnectionRetryIntv); err != nil {
+			return nil, "", fmt.Errorf("failed to decode HCL file %s: vault.connection_retry_intv: %w", path, err)
 		}
 	}
 	if err := checkTokenFlowConfig(out); err != nil {
@@ -171,8 +176,7 @@ func (s *Server) Reload() error {
 
 // applyAgentConfig puts a loaded configuration in effect. An identical vault block
 // keeps the current connection, as Nomad's vault client SetConfig ignores the same
-// configuration, unless its validation failed: Nomad retries that every 30s, the
-// double on the next reload.
+// configuration, unless its validation failed (a reload then retries at once).
 func (s *Server) applyAgentConfig(vc *vaultConfig, issuer string) {
 	s.cfgMu.Lock()
 	old := s.agent

@@ -96,11 +96,10 @@
 //   - Templates render once, before the task starts: change_mode, splay and re-renders
 //     are ignored. Nomad waits for missing data forever; the double gives up after
 //     Config.TemplateTimeout, and retries Vault and Consul 3 times (Nomad: 12).
-//   - The server token is validated once per load; Nomad retries a failed validation
-//     every connection_retry_intv (30s), the double on the next Reload (even of the same
-//     config). An unreachable
-//     or sealed Vault is retried every second (Nomad: 30s). The config may be missing
-//     (Vault disabled) where Nomad needs a file.
+//   - A failed server token validation is retried every connection_retry_intv (30s),
+//     as in Nomad, and at once by a Reload of the same config; an unreachable or sealed
+//     Vault is retried every second (Nomad: connection_retry_intv too). The config may
+//     be missing (Vault disabled) where Nomad needs a file.
 //   - Task tokens are not renewed. Token-flow tokens are revoked when the allocation
 //     stops; identity-flow tokens are not (nor are they by Nomad). secrets/vault_token is
 //     written 0600 and chowned to the task user (Nomad writes 0666, and in 1.10 also

@@ -310,7 +310,8 @@ func (s *Server) loginWithIdentity(a *api.Allocation, t *api.Task, vc *vaultConf
 }
 
 // identityFiles lists the identity JWTs Nomad hands a task: for each identity with
-// file = true, secrets/nomad_<name>.jwt, and with env = true, NOMAD_TOKEN_<name>.
+// file = true, secrets/nomad_<name>.jwt (or its filepath, relative to the task
+// directory), and with env = true, NOMAD_TOKEN_<name>.
 func (s *Server) identityFiles(a *api.Allocation, t *api.Task) (files, env map[string]string, err error) {
 	for _, wid := range t.Identities {
 		if wid == nil || (!wid.File && !wid.Env) {
@@ -324,7 +325,15 @@ func (s *Server) identityFiles(a *api.Allocation, t *api.Task) (files, env map[s
 			if files == nil {
 				files = map[string]string{}
 			}
-			files["nomad_"+wid.Name+".jwt"] = signed
+			// filepath is relative to the task directory; the default is in secrets/.
+			path := filepath.Join("secrets", "nomad_"+wid.Name+".jwt")
+			if wid.Filepath != "" {
+				if pathEscapesTaskDir(wid.Filepath) {
+					return nil, nil, fmt.Errorf("identity %q: filepath %q escapes the task directory", wid.Name, wid.Filepath)
+				}
+				path = filepath.Clean(wid.Filepath)
+			}
+			files[path] = signed
 		}
 		if wid.Env {
 			if env == nil {
@@ -348,8 +357,11 @@ func (tr *taskRunner) exposeIdentities(env map[string]string, uid, gid int) *api
 	if err != nil {
 		return newEvent(api.TaskSetupFailure, "failed to sign workload identities: "+err.Error())
 	}
-	for name, jwt := range files {
-		path := filepath.Join(tr.dir, "secrets", name)
+	for rel, jwt := range files {
+		path := filepath.Join(tr.dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return newEvent(api.TaskSetupFailure, "failed to write workload identity: "+err.Error())
+		}
 		if err := os.WriteFile(path, []byte(jwt), 0o600); err != nil {
 			return newEvent(api.TaskSetupFailure, "failed to write workload identity: "+err.Error())
 		}

@@ -79,7 +79,7 @@ func TestJWKSAndOIDCDiscovery(t *testing.T) {
 // (the same check Vault makes), and a JWT signed with another key fails it.
 func TestTaskIdentityClaims(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
-	writeFile(t, cfg, strings.Replace(identityAgentConfig, "ttl = \"1h\"", "ttl = \"1h\"\n    extra_claims = { unique_id = \"${job.id}-${task.name}\" }", 1))
+	writeFile(t, cfg, strings.Replace(identityAgentConfig, "ttl = \"1h\"", "ttl = \"1h\"\n    extra_claims {\n      unique_id = \"${job.region}:${job.id}-${task.name}\"\n    }", 1))
 	srv, _ := newDouble(t, Config{AgentConfigPath: cfg})
 
 	job := vaultPolicyJob("web")
@@ -125,7 +125,7 @@ func TestTaskIdentityClaims(t *testing.T) {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], v)
 		}
 	}
-	if ec, _ := claims["extra_claims"].(map[string]any); ec["unique_id"] != "web-server" {
+	if ec, _ := claims["extra_claims"].(map[string]any); ec["unique_id"] != "global:web-server" {
 		t.Errorf("extra_claims %v", claims["extra_claims"])
 	}
 	iat, nbf, exp := claims["iat"].(float64), claims["nbf"].(float64), claims["exp"].(float64)
@@ -163,8 +163,11 @@ func TestIdentityFileAndEnv(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
 	writeFile(t, cfg, identityAgentConfig)
 	srv, client := newDouble(t, Config{AgentConfigPath: cfg})
-	job := rawJob("ids", `printf %s "$NOMAD_TOKEN_extra" > $NOMAD_ALLOC_DIR/env.jwt; cp $NOMAD_SECRETS_DIR/nomad_extra.jwt $NOMAD_ALLOC_DIR/file.jwt; exec sleep 1000`)
-	job.TaskGroups[0].Tasks[0].Identities = []*api.WorkloadIdentity{{Name: "extra", Audience: []string{"example.com"}, File: true, Env: true, TTL: time.Hour, ChangeMode: "restart"}}
+	job := rawJob("ids", `printf %s "$NOMAD_TOKEN_extra" > $NOMAD_ALLOC_DIR/env.jwt; cp $NOMAD_SECRETS_DIR/nomad_extra.jwt $NOMAD_ALLOC_DIR/file.jwt; cp local/other.jwt $NOMAD_ALLOC_DIR/path.jwt; exec sleep 1000`)
+	job.TaskGroups[0].Tasks[0].Identities = []*api.WorkloadIdentity{
+		{Name: "extra", Audience: []string{"example.com"}, File: true, Env: true, TTL: time.Hour, ChangeMode: "restart"},
+		{Name: "other", Audience: []string{"example.com"}, File: true, Filepath: "local/other.jwt", TTL: time.Hour},
+	}
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +177,7 @@ func TestIdentityFileAndEnv(t *testing.T) {
 	}
 	var jwks jose.JSONWebKeySet
 	getJSON(t, srv.URL+"/.well-known/jwks.json", &jwks)
-	for _, name := range []string{"env.jwt", "file.jwt"} {
+	for _, name := range []string{"env.jwt", "file.jwt", "path.jwt"} {
 		path := filepath.Join(srv.DataDir(), a.ID, "alloc", name)
 		waitFor(t, 5*time.Second, name, func() (bool, string) {
 			b, _ := os.ReadFile(path)
@@ -188,7 +191,11 @@ func TestIdentityFileAndEnv(t *testing.T) {
 		if err := tok.Claims(jwks.Key(srv.keyring.keyID)[0].Key, &claims); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if claims["aud"] != "example.com" || claims["sub"] != "global:default:ids:app:server:extra" || claims["nomad_allocation_id"] != a.ID || claims["vault_role"] != nil {
+		wantSub := "global:default:ids:app:server:extra"
+		if name == "path.jwt" {
+			wantSub = "global:default:ids:app:server:other"
+		}
+		if claims["aud"] != "example.com" || claims["sub"] != wantSub || claims["nomad_allocation_id"] != a.ID || claims["vault_role"] != nil {
 			t.Errorf("%s claims %v", name, claims)
 		}
 	}

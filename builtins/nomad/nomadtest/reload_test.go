@@ -147,3 +147,28 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("version after reloading an empty config: %s", v)
 	}
 }
+
+// Nomad reads JSON agent configs too (HCL 1 decodes both).
+func TestAgentConfigJSON(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "nomad.json")
+	writeFile(t, cfg, `{
+  "server": {"enabled": true, "oidc_issuer": "https://nomad.example"},
+  "vault": {
+    "enabled": true,
+    "address": "http://127.0.0.1:1",
+    "jwt_auth_backend_path": "jwt-nomad",
+    "default_identity": {"aud": ["vault.io"], "ttl": "1h"}
+  }
+}`)
+	srv, client := newDouble(t, Config{AgentConfigPath: cfg})
+	if v := agentVersion(t, client); v != NomadVersionIdentity {
+		t.Fatalf("version %s", v)
+	}
+	state := srv.agentConfig()
+	if id := state.vault.defaultIdentity(); id == nil || id.TTL != "1h" || len(id.Audience) != 1 || id.Audience[0] != "vault.io" {
+		t.Errorf("default_identity %+v", id)
+	}
+	if state.oidcIssuer != "https://nomad.example" {
+		t.Errorf("oidc_issuer %q", state.oidcIssuer)
+	}
+}

@@ -74,7 +74,8 @@ type Config struct {
 // PortRange is an inclusive range of TCP ports.
 type PortRange struct{ Min, Max int }
 
-// Server is a running Nomad 1.6 API double with one simulated client node.
+// Server is a running Nomad API double (1.6, or 1.10 as its agent config selects) with
+// one simulated client node.
 type Server struct {
 	// URL is the base address of the HTTP API, "http://127.0.0.1:PORT".
 	URL string

@@ -35,7 +35,8 @@ func connError(t *testing.T, srv *Server) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return srv.agentConfig().conn.wait(ctx)
+	_, _, err := srv.agentConfig().conn.wait(ctx)
+	return err
 }
 
 // Nomad 1.6 validates its server token when it loads the config: the token must be
@@ -158,4 +159,30 @@ func TestServerTokenRevalidatedOnReload(t *testing.T) {
 	if err := connError(t, srv); err != nil {
 		t.Fatalf("after creating the role and reloading: %v", err)
 	}
+}
+
+// Without a reload, a failed validation is retried every connection_retry_intv.
+func TestServerTokenRevalidatedOnRetryInterval(t *testing.T) {
+	vs := setupVault(t)
+	if err := vs.root.Sys().PutPolicy("nomad-server-all", allRolesPolicy); err != nil {
+		t.Fatal(err)
+	}
+	s, err := vs.root.Auth().Token().CreateOrphan(&vaultapi.TokenCreateRequest{Policies: []string{"nomad-server-all"}, Period: "72h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "r-retry-" + uuid()[:8]
+	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
+	writeFile(t, cfg, strings.Replace(tokenFlowConfig(vs.addr, role, s.Auth.ClientToken), "vault {\n", "vault {\n  connection_retry_intv = \"100ms\"\n", 1))
+	srv, _ := newDouble(t, Config{AgentConfigPath: cfg})
+	if err := connError(t, srv); err == nil || !strings.Contains(err.Error(), `Role "`+role+`" does not exist`) {
+		t.Fatalf("before the role exists: %v", err)
+	}
+	if _, err := vs.root.Logical().Write("auth/token/roles/"+role, map[string]any{"token_period": 3600, "renewable": true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the retried validation", func() (bool, string) {
+		err := connError(t, srv)
+		return err == nil, fmt.Sprint(err)
+	})
 }

@@ -24,6 +24,7 @@ type vaultConfig struct {
 	TaskTokenTTL         string `hcl:"task_token_ttl"`
 	Namespace            string `hcl:"namespace"`
 	AllowUnauthenticated *bool  `hcl:"allow_unauthenticated"`
+	ConnectionRetryIntv  string `hcl:"connection_retry_intv"`
 
 	JWTAuthBackendPath string            `hcl:"jwt_auth_backend_path"`
 	DefaultIdentity    []*identityConfig `hcl:"-"` // decoded from the AST, see loadAgentConfig
@@ -98,8 +99,8 @@ func (s *Server) deriveServerToken(a *api.Allocation, t *api.Task) (vaultLease, 
 	// Nomad's CreateToken answers "Connection to Vault has not been established" (a
 	// recoverable error the client retries) until the server token is validated, and
 	// the validation error once it failed: wait for the outcome.
-	conn := state.conn
-	if err := conn.wait(ctx); err != nil {
+	role, root, err := state.conn.wait(ctx)
+	if err != nil {
 		return fail(true, err)
 	}
 	namespace := vc.Namespace
@@ -112,8 +113,8 @@ func (s *Server) deriveServerToken(a *api.Allocation, t *api.Task) (vaultLease, 
 	}
 	// Nomad wraps only the create call: POST auth/token/create[/<role>].
 	createPath := "auth/token/create"
-	if conn.role != "" {
-		createPath += "/" + conn.role
+	if role != "" {
+		createPath += "/" + role
 	}
 	server.SetWrappingLookupFunc(func(operation, path string) string {
 		if operation == "POST" && strings.TrimPrefix(path, "/") == createPath {
@@ -135,11 +136,11 @@ func (s *Server) deriveServerToken(a *api.Allocation, t *api.Task) (vaultLease, 
 		DisplayName: a.ID + "-" + t.Name,
 	}
 	var secret *vaultapi.Secret
-	if conn.root && conn.role == "" {
+	if root && role == "" {
 		req.Period = vc.childTTL()
 		secret, err = server.Auth().Token().CreateWithContext(ctx, req)
 	} else {
-		secret, err = server.Auth().Token().CreateWithRoleWithContext(ctx, req, conn.role)
+		secret, err = server.Auth().Token().CreateWithRoleWithContext(ctx, req, role)
 	}
 	if err != nil {
 		return fail(true, fmt.Errorf("failed to create an alloc vault token: %v", err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -25,8 +26,8 @@ const (
 	defaultTokenTTL = "72h"
 	// minimumTokenTTL is the shortest task_token_ttl Nomad accepts.
 	minimumTokenTTL = 5 * time.Minute
-	// connectionRetry is how often an unreachable Vault is retried. Nomad's default
-	// connection_retry_intv is 30s; the double retries faster so tests need not wait.
+	// connectionRetry is how often an unreachable or sealed Vault is retried (Nomad:
+	// connection_retry_intv, 30s); the double retries faster so tests need not wait.
 	connectionRetry = time.Second
 )
 
@@ -34,44 +35,55 @@ const (
 // that retrying will not change.
 var vaultUnrecoverableError = regexp.MustCompile(`Code:\s+40(0|3|4)`)
 
-// vaultConn is the outcome of validating the server token of one configuration.
+// vaultConn is the server's connection to Vault for one configuration: the outcome of
+// validating its token, retried as Nomad's establishConnection retries it.
 type vaultConn struct {
-	done   chan struct{} // closed when err, role and root are set
+	done   chan struct{} // closed at the first outcome
 	cancel context.CancelFunc
-	err    error
-	role   string // the role task tokens are created from ("" for a root token without one)
-	root   bool
+
+	mu   sync.Mutex
+	err  error  // the last validation's error; nil once established
+	role string // the role task tokens are created from ("" for a root token without one)
+	root bool
 }
 
-// connectVault starts validating vc's server token in the background.
+// connectVault starts validating vc's server token in the background. An unreachable
+// or sealed Vault is retried every second; a token that does not validate is retried
+// every connection_retry_intv (30s by default, as in Nomad), so fixing Vault is enough.
 func (s *Server) connectVault(vc *vaultConfig) *vaultConn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &vaultConn{done: make(chan struct{}), cancel: cancel}
+	var once sync.Once
+	settle := func() { once.Do(func() { close(c.done) }) }
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer close(c.done)
+		defer settle()
 		for {
 			role, root, err := validateServerToken(ctx, vc, s.logf)
-			if err == nil {
-				c.role, c.root = role, root
+			wait := vc.retryInterval()
+			switch {
+			case err == nil:
+				c.mu.Lock()
+				c.err, c.role, c.root = nil, role, root
+				c.mu.Unlock()
 				s.logf("Vault connection established (server token valid, role %q)", role)
 				return
+			case !vaultReachable(ctx, vc):
+				// As Nomad: a failed validation counts only if Vault answers.
+				wait = connectionRetry
+			default:
+				s.logf("failed to validate self token/role (retry in %s): %v", wait, err)
+				c.mu.Lock()
+				c.err = fmt.Errorf("failed to establish connection to Vault: %v", err)
+				c.mu.Unlock()
+				settle()
 			}
-			// As Nomad: a token that does not validate is an error only if Vault
-			// answers; an unreachable (or sealed) Vault is retried.
-			if !vaultReachable(ctx, vc) {
-				select {
-				case <-ctx.Done():
-					c.err = errors.New("Connection to Vault has not been established")
-					return
-				case <-time.After(connectionRetry):
-					continue
-				}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
 			}
-			s.logf("failed to validate self token/role: %v", err)
-			c.err = fmt.Errorf("failed to establish connection to Vault: %v", err)
-			return
 		}
 	}()
 	return c
@@ -79,30 +91,44 @@ func (s *Server) connectVault(vc *vaultConfig) *vaultConn {
 
 func (c *vaultConn) stop() { c.cancel() }
 
-// failed says whether the validation is over and failed.
+// failed says whether the last validation failed.
 func (c *vaultConn) failed() bool {
 	if c == nil {
 		return false
 	}
 	select {
 	case <-c.done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.err != nil
 	default:
 		return false
 	}
 }
 
-// wait blocks until the server token is validated, and returns the validation error.
-func (c *vaultConn) wait(ctx context.Context) error {
+// wait blocks until the server token has been validated once, and returns the role,
+// whether the token is root, and the validation error (Nomad's CreateToken answers
+// "Connection to Vault has not been established" until then, and the client retries).
+func (c *vaultConn) wait(ctx context.Context) (role string, root bool, err error) {
 	if c == nil {
-		return errors.New("Vault integration disabled")
+		return "", false, errors.New("Vault integration disabled")
 	}
 	select {
 	case <-c.done:
-		return c.err
 	case <-ctx.Done():
-		return errors.New("Connection to Vault has not been established")
+		return "", false, errors.New("Connection to Vault has not been established")
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.role, c.root, c.err
+}
+
+// retryInterval is vault.connection_retry_intv, else Nomad's 30s.
+func (c *vaultConfig) retryInterval() time.Duration {
+	if d, err := time.ParseDuration(c.ConnectionRetryIntv); err == nil && d > 0 {
+		return d
+	}
+	return 30 * time.Second
 }
 
 func vaultReachable(ctx context.Context, vc *vaultConfig) bool {
