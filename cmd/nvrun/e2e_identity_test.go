@@ -81,7 +81,7 @@ func TestWorkloadIdentityEndToEnd(t *testing.T) {
 
 	// 3. A second apply changes nothing: no login method, policy, role, config or job
 	// is written again.
-	e.requests()
+	first, firstWrites, _ := e.requests()
 	res := e.run(append(base, "--json", "--detailed-exitcode")...)
 	if res.code != 0 {
 		t.Fatalf("second apply: exit %d (want 0: no changes)\n%s", res.code, res.stderr)
@@ -91,9 +91,12 @@ func TestWorkloadIdentityEndToEnd(t *testing.T) {
 	}
 	// Its one write is step 13's: credentials generated to prove the engine works, and
 	// their lease revoked.
-	if _, _, log := e.requests(); strings.Join(log, ", ") != "PUT /v1/sys/leases/revoke" {
+	second, secondWrites, log := e.requests()
+	if strings.Join(log, ", ") != "PUT /v1/sys/leases/revoke" {
 		t.Errorf("second apply wrote: %v", log)
 	}
+	t.Logf("HTTP requests (vault, nomad, consul): first apply %v with %v writes; second apply %v with %v writes",
+		first, firstWrites, second, secondWrites)
 	if after, _ := os.ReadFile(stack.AgentConfig); string(after) != config {
 		t.Error("second apply rewrote the agent config")
 	}
