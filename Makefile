@@ -24,8 +24,10 @@ test: servers vet
 bench: servers
 	$(GO) run ./bench
 
+# make demo SCRIPT=scripts/workload-identity.star runs the Nomad 1.7+ variant.
+SCRIPT  ?= scripts/guide.star
 demo: servers build
-	$(GO) run ./testdata/demo
+	$(GO) run ./testdata/demo $(SCRIPT)
 
 clean-servers:
 	rm -rf "$${NVRUN_SERVER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/nvrun/servers}"

@@ -19,7 +19,7 @@ import (
 var vaultAgentAttrs = []string{
 	"enabled", "address", "token", "create_from_role", "task_token_ttl", "namespace",
 	"allow_unauthenticated", "ca_file", "ca_path", "cert_file", "key_file", "tls_server_name",
-	"tls_skip_verify", "name", "jwt_auth_backend_path",
+	"tls_skip_verify", "name", "jwt_auth_backend_path", "default_identity",
 }
 
 // nomad.agent_config(path, vault={...}, on_change=[argv]) makes the vault {} block of a
@@ -94,9 +94,9 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			// equal: nothing to write
 		default:
 			if has {
-				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: show(literal(d.value))})
+				diff = append(diff, runtime.DiffLine{Op: "~", Key: key, Before: show(cur.show()), After: show(compactLiteral(d.value))})
 			} else {
-				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: show(literal(d.value))})
+				diff = append(diff, runtime.DiffLine{Op: "+", Key: key, After: show(compactLiteral(d.value))})
 			}
 			v := d.value
 			set[name], changed, setOrder = &v, append(changed, name), append(setOrder, name)
@@ -200,7 +200,13 @@ func (m *module) desiredVault(where string, d *starlark.Dict) (map[string]wantAt
 		if !known[name] {
 			return nil, nil, unknownField(where+" vault", name, vaultAgentAttrs)
 		}
-		w, err := m.wantValue(it[1], name == "token")
+		var w wantAttr
+		var err error
+		if _, isBlock := vaultAgentBlocks[name]; isBlock {
+			w, err = m.blockValue(name, it[1])
+		} else {
+			w, err = m.wantValue(it[1], name == "token")
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: vault.%s: %w", where, name, err)
 		}
@@ -264,7 +270,18 @@ func verifyRewrite(data []byte, path string, set map[string]*cty.Value) error {
 	if err != nil {
 		return fmt.Errorf("internal error: the rewritten vault block does not parse: %w", err)
 	}
+	blocks := nestedBlockValues(body, data)
 	for name, want := range set {
+		if _, isBlock := vaultAgentBlocks[name]; isBlock {
+			got, has := blocks[name]
+			switch {
+			case want == nil && has:
+				return fmt.Errorf("internal error: the vault.%s block was not removed", name)
+			case want != nil && (!has || !got.ok || literal(got.value) != literal(*want)):
+				return fmt.Errorf("internal error: the vault.%s block does not read back as written", name)
+			}
+			continue
+		}
 		a, has := body.Attributes[name]
 		if want == nil {
 			if has {

@@ -82,6 +82,9 @@ func readAgentConfig(path string) (*agentConfig, error) {
 		v, diags := a.Expr.Value(nil)
 		ac.attrs[name] = agentAttr{value: v, ok: !diags.HasErrors() && v.IsWhollyKnown(), text: text}
 	}
+	for name, a := range nestedBlockValues(body, src) {
+		ac.attrs[name] = a
+	}
 	return ac, nil
 }
 
@@ -175,12 +178,15 @@ func (ac *agentConfig) rewrite(set map[string]*cty.Value, order []string) ([]byt
 		return nil, fmt.Errorf("%s: cannot edit the vault block", ac.path)
 	}
 	for _, name := range order {
-		if v := set[name]; v == nil {
+		if _, isBlock := vaultAgentBlocks[name]; isBlock {
+			setNestedBlock(blk.Body(), name, set[name])
+		} else if v := set[name]; v == nil {
 			blk.Body().RemoveAttribute(name)
 		} else {
 			blk.Body().SetAttributeValue(name, *v)
 		}
 	}
+	keepBlocksLast(blk.Body())
 	newBlock := bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n")
 
 	var out bytes.Buffer
@@ -254,7 +260,7 @@ func literal(v cty.Value) string {
 // text is how the plan shows the current value of an attribute.
 func (a agentAttr) show() string {
 	if a.ok {
-		return literal(a.value)
+		return compactLiteral(a.value)
 	}
-	return a.text
+	return strings.Join(strings.Fields(a.text), " ")
 }

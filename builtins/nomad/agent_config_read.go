@@ -27,7 +27,7 @@ func (m *module) agentConfigReadBuiltin(_ *starlark.Thread, fn *starlark.Builtin
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}
 	fields := starlark.StringDict{}
-	for _, name := range []string{"enabled", "address", "token", "create_from_role", "task_token_ttl", "namespace"} {
+	for _, name := range []string{"enabled", "address", "token", "create_from_role", "task_token_ttl", "namespace", "jwt_auth_backend_path", "default_identity"} {
 		fields[name] = starlark.None
 	}
 	for name, a := range ac.attrs {

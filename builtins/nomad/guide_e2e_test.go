@@ -308,7 +308,9 @@ func TestGuideSnippet(t *testing.T) {
 		must(err)
 		return string(b)
 	}
-	decls := regexp.MustCompile(`(?m)^[a-z_]+ = var\(.*\)$`).FindAllString(read(filepath.Join("..", "..", "scripts", "guide.star")), -1)
+	// The guide's vars, and those of the database library it loads.
+	decls := regexp.MustCompile(`(?m)^[a-z_]+ = var\(.*\)$`).FindAllString(
+		read(filepath.Join("..", "..", "scripts", "guide.star"))+read(filepath.Join("..", "..", "scripts", "lib", "database.star")), -1)
 	script := filepath.Join(dir, "guide.star")
 	must(os.WriteFile(script, []byte(strings.Join(decls, "\n")+"\n"+read(filepath.Join("testdata", "guide_steps.star"))), 0o644))
 	marker := filepath.Join(dir, "restarts")

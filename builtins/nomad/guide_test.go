@@ -38,10 +38,12 @@ db_mount = "database"
 db_role = "accessdb"
 `
 
-// guideVarDecls are the var() declarations of scripts/guide.star, so that the snippet is
-// tested against the names and defaults the real guide declares.
+// guideVarDecls are the var() declarations of scripts/guide.star and of the database
+// library it loads, so that the snippet is tested against the names and defaults the
+// real guide declares.
 var guideVarDecls = func() string {
-	src := mustReadFile(filepath.Join("..", "..", "scripts", "guide.star"))
+	src := mustReadFile(filepath.Join("..", "..", "scripts", "guide.star")) +
+		mustReadFile(filepath.Join("..", "..", "scripts", "lib", "database.star"))
 	re := regexp.MustCompile(`(?m)^[a-z_]+ = var\(.*\)$`)
 	return strings.Join(re.FindAllString(src, -1), "\n") + "\n"
 }()

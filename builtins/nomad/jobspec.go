@@ -22,14 +22,15 @@ import (
 // no builder (restart, update, lifecycle) are dicts, validated the same way.
 
 var (
-	jobFields       = []string{"id", "name", "type", "namespace", "region", "datacenters", "node_pool", "priority", "all_at_once", "groups", "meta", "update"}
-	groupFields     = []string{"name", "count", "tasks", "network", "services", "restart", "update", "meta", "shutdown_delay"}
-	taskFields      = []string{"name", "driver", "config", "env", "user", "vault", "templates", "services", "resources", "meta", "restart", "kill_timeout", "kill_signal", "leader", "lifecycle"}
+	jobFields       = []string{"id", "name", "type", "namespace", "region", "datacenters", "node_pool", "priority", "all_at_once", "groups", "meta", "update", "vault"}
+	groupFields     = []string{"name", "count", "tasks", "network", "services", "restart", "update", "meta", "shutdown_delay", "vault"}
+	taskFields      = []string{"name", "driver", "config", "env", "user", "vault", "identities", "templates", "services", "resources", "meta", "restart", "kill_timeout", "kill_signal", "leader", "lifecycle"}
 	networkFields   = []string{"mode", "hostname", "ports"}
 	portFields      = []string{"static", "to", "host_network"}
 	serviceFields   = []string{"name", "port", "tags", "checks", "provider", "address_mode", "task", "meta"}
 	checkFields     = []string{"type", "name", "interval", "timeout", "path", "port", "method", "protocol", "command", "args", "initial_status", "address_mode"}
-	vaultFields     = []string{"policies", "namespace", "env", "disable_file", "change_mode", "change_signal"}
+	vaultFields     = []string{"policies", "role", "cluster", "namespace", "env", "disable_file", "change_mode", "change_signal", "allow_token_expiration"}
+	identityFields  = []string{"name", "aud", "ttl", "env", "file", "filepath", "change_mode", "change_signal", "service_name", "extra_claims"}
 	templateFields  = []string{"data", "source", "destination", "change_mode", "change_signal", "perms", "env", "left_delimiter", "right_delimiter", "splay", "error_on_missing_key", "uid", "gid"}
 	resourcesFields = []string{"cpu", "memory", "memory_max", "cores"}
 	restartFields   = []string{"attempts", "interval", "delay", "mode", "render_templates"}
@@ -81,13 +82,21 @@ func (m *module) jobBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args starl
 	if err != nil {
 		return nil, err
 	}
+	jobVault, err := one[api.Vault](f, "vault", "nomad.vault")
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, g := range groups {
 		if seen[*g.v.Name] {
 			return nil, f.errf("groups", "two groups are named %q", *g.v.Name)
 		}
 		seen[*g.v.Name] = true
-		job.TaskGroups = append(job.TaskGroups, g.v)
+		tg := g.v
+		if jobVault != nil {
+			tg = inheritVault(tg, jobVault.v)
+		}
+		job.TaskGroups = append(job.TaskGroups, tg)
 	}
 	return &spec[api.Job]{kind: "nomad.job", label: id, v: job, taint: f.taint}, nil
 }
@@ -150,6 +159,11 @@ func (m *module) groupBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args sta
 	if err := setDuration(f, "shutdown_delay", &g.ShutdownDelay); err != nil {
 		return nil, err
 	}
+	if v, err := one[api.Vault](f, "vault", "nomad.vault"); err != nil {
+		return nil, err
+	} else if v != nil {
+		g = inheritVault(g, v.v)
+	}
 	return &spec[api.TaskGroup]{kind: "nomad.group", label: name, v: g, taint: f.taint}, nil
 }
 
@@ -183,6 +197,20 @@ func (m *module) taskBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args star
 		return nil, err
 	} else if v != nil {
 		t.Vault = v.v
+	}
+	identities, err := list[api.WorkloadIdentity](f, "identities", "nomad.identity")
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, id := range identities {
+		if names[id.v.Name] {
+			return nil, f.errf("identities", "two identities are named %q", id.v.Name)
+		}
+		names[id.v.Name] = true
+		// As Nomad's HCL parser does: every identity block in Identities; the server
+		// treats the unnamed one as the task's default identity.
+		t.Identities = append(t.Identities, id.v)
 	}
 	templates, err := list[api.Template](f, "templates", "nomad.template")
 	if err != nil {
@@ -402,11 +430,24 @@ func (m *module) vaultBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args sta
 		return nil, err
 	}
 	v := &api.Vault{}
-	if v.Policies, _, err = f.strings("policies"); err != nil {
+	var given bool
+	if v.Policies, given, err = f.strings("policies"); err != nil {
 		return nil, err
 	}
-	if len(v.Policies) == 0 {
-		return nil, f.errf("policies", "a vault block needs at least one policy (Nomad 1.6 derives task tokens from them)")
+	// Without policies, the block is the workload-identity kind (Nomad 1.7+): the task
+	// logs in with the role (or the agent's create_from_role, or the auth method's
+	// default_role). An explicit empty list is a mistake in either flow.
+	if given && len(v.Policies) == 0 {
+		return nil, f.errf("policies", "a vault block needs at least one policy (Nomad 1.6 derives task tokens from them); with workload identity, leave policies out and give a role")
+	}
+	if v.Role, _, err = f.str("role"); err != nil {
+		return nil, err
+	}
+	if v.Cluster, _, err = f.str("cluster"); err != nil {
+		return nil, err
+	}
+	if err := setBool(f, "allow_token_expiration", &v.AllowTokenExpiration); err != nil {
+		return nil, err
 	}
 	if err := setStr(f, "namespace", &v.Namespace); err != nil {
 		return nil, err
@@ -429,6 +470,71 @@ func (m *module) vaultBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args sta
 		return nil, err
 	}
 	return &spec[api.Vault]{kind: "nomad.vault", v: v, taint: f.taint}, nil
+}
+
+// inheritVault gives a job's or group's vault block to every task of g that has none, as
+// Nomad's jobspec parser does. The group is copied: a group value may be reused.
+func inheritVault(g *api.TaskGroup, v *api.Vault) *api.TaskGroup {
+	cp := *g
+	cp.Tasks = make([]*api.Task, len(g.Tasks))
+	for i, t := range g.Tasks {
+		if t.Vault == nil {
+			tc := *t
+			vc := *v
+			tc.Vault = &vc
+			t = &tc
+		}
+		cp.Tasks[i] = t
+	}
+	return &cp
+}
+
+// identityBuiltin is nomad.identity(name=None, aud=[...], ttl=, env=, file=, filepath=,
+// change_mode=, change_signal=, service_name=, extra_claims=): a task's workload
+// identity block (Nomad 1.7+). Unnamed, it is the task's default identity; a Vault
+// identity is named vault_<cluster> ("vault_default").
+func (m *module) identityBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	f, err := parseFields(fn.Name(), args, kwargs, []string{"name"}, identityFields, newTaint())
+	if err != nil {
+		return nil, err
+	}
+	id := &api.WorkloadIdentity{}
+	for name, dst := range map[string]*string{"name": &id.Name, "filepath": &id.Filepath, "change_mode": &id.ChangeMode,
+		"change_signal": &id.ChangeSignal, "service_name": &id.ServiceName} {
+		if *dst, _, err = f.str(name); err != nil {
+			return nil, err
+		}
+	}
+	if id.Audience, _, err = f.strings("aud"); err != nil {
+		return nil, err
+	}
+	if id.ExtraClaims, _, err = f.strings("extra_claims"); err != nil {
+		return nil, err
+	}
+	if id.Env, _, err = f.boolean("env"); err != nil {
+		return nil, err
+	}
+	if id.File, _, err = f.boolean("file"); err != nil {
+		return nil, err
+	}
+	if d, ok, err := f.duration("ttl"); err != nil {
+		return nil, err
+	} else if ok {
+		id.TTL = d
+	}
+	if id.ChangeMode != "" {
+		if err := oneOf(f, "change_mode", id.ChangeMode, "noop", "restart", "signal"); err != nil {
+			return nil, err
+		}
+	}
+	if id.ChangeMode == "signal" && id.ChangeSignal == "" {
+		return nil, f.errf("change_signal", "change_mode = \"signal\" needs a change_signal")
+	}
+	label := id.Name
+	if label == "" {
+		label = "default"
+	}
+	return &spec[api.WorkloadIdentity]{kind: "nomad.identity", label: label, v: id, taint: f.taint}, nil
 }
 
 func (m *module) templateBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

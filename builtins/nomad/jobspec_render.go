@@ -86,14 +86,26 @@ func (w *hclWriter) task(t *api.Task) {
 	}
 	w.strMap("env", t.Env)
 	w.strMap("meta", t.Meta)
+	for _, id := range t.Identities {
+		w.identity(id)
+	}
 	if v := t.Vault; v != nil {
 		w.open("vault")
-		w.attr("policies", w.list(v.Policies))
+		if len(v.Policies) > 0 {
+			w.attr("policies", w.list(v.Policies))
+		}
+		if v.Role != "" {
+			w.attr("role", w.str(v.Role))
+		}
+		if v.Cluster != "" {
+			w.attr("cluster", w.str(v.Cluster))
+		}
 		w.optStr("namespace", v.Namespace)
 		w.optBool("env", v.Env)
 		w.optBool("disable_file", v.DisableFile)
 		w.optStr("change_mode", v.ChangeMode)
 		w.optStr("change_signal", v.ChangeSignal)
+		w.optBool("allow_token_expiration", v.AllowTokenExpiration)
 		w.close()
 	}
 	for _, tm := range t.Templates {
@@ -125,6 +137,34 @@ func (w *hclWriter) task(t *api.Task) {
 		w.close()
 	}
 	w.restart(t.RestartPolicy)
+	w.close()
+}
+
+func (w *hclWriter) identity(id *api.WorkloadIdentity) {
+	w.open("identity")
+	if id.Name != "" {
+		w.attr("name", w.str(id.Name))
+	}
+	if len(id.Audience) > 0 {
+		w.attr("aud", w.list(id.Audience))
+	}
+	if id.TTL != 0 {
+		w.attr("ttl", w.str(formatDuration(id.TTL)))
+	}
+	if id.Env {
+		w.attr("env", "true")
+	}
+	if id.File {
+		w.attr("file", "true")
+	}
+	for _, kv := range [][2]string{{"filepath", id.Filepath}, {"change_mode", id.ChangeMode}, {"change_signal", id.ChangeSignal}, {"service_name", id.ServiceName}} {
+		if kv[1] != "" {
+			w.attr(kv[0], w.str(kv[1]))
+		}
+	}
+	if len(id.ExtraClaims) > 0 {
+		w.attr("extra_claims", w.list(id.ExtraClaims))
+	}
 	w.close()
 }
 

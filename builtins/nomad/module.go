@@ -94,6 +94,7 @@ func (m *module) members() starlark.StringDict {
 		"service":   b("service", m.serviceBuiltin),
 		"check":     b("check", m.checkBuiltin),
 		"vault":     b("vault", m.vaultBuiltin),
+		"identity":  b("identity", m.identityBuiltin),
 		"template":  b("template", m.templateBuiltin),
 		"resources": b("resources", m.resourcesBuiltin),
 		// jobs (run.go, stop.go, status.go)

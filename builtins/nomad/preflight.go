@@ -28,6 +28,12 @@ type capabilityEvaluator interface {
 	EvaluateCapabilities(ctx context.Context, policies []string, path string) (caps []string, grantedBy []string, err error)
 }
 
+// rolePolicyResolver is the checker's answer for tasks that name a Vault role instead
+// of policies (workload identity, Nomad 1.7+): the policies of a role this run writes.
+type rolePolicyResolver interface {
+	RolePolicies(role string) (policies []string, path string, ok bool)
+}
+
 // templateCheck is one template's access to one Vault path, from one task.
 type templateCheck struct {
 	group, task, dest string
@@ -52,10 +58,26 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 	var checks []templateCheck
 	var notes []string
 	tasks := map[string]bool{}
+	checker, _ := m.run.Lookup("vault.capabilities").(capabilityChecker)
 	for _, g := range job.TaskGroups {
 		for _, t := range g.Tasks {
-			if t.Vault == nil || len(t.Vault.Policies) == 0 {
+			if t.Vault == nil {
 				continue
+			}
+			policies := t.Vault.Policies
+			if len(policies) == 0 {
+				// Workload identity: the task's token gets the policies of the role it
+				// logs in with, which the script may write in this run.
+				var why string
+				policies, why = rolePolicies(checker, t.Vault)
+				if len(policies) == 0 {
+					for _, tm := range t.Templates {
+						if tm.EmbeddedTmpl != nil && strings.Contains(*tm.EmbeddedTmpl, "secret") {
+							notes = append(notes, fmt.Sprintf("template %s: Vault paths not checked (%s)", deref(tm.DestPath), why))
+						}
+					}
+					continue
+				}
 			}
 			for _, tm := range t.Templates {
 				dest := deref(tm.DestPath)
@@ -71,7 +93,7 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 					notes = append(notes, fmt.Sprintf("template %s %s", dest, caveat))
 				}
 				for _, a := range accesses {
-					checks = append(checks, templateCheck{group: *g.Name, task: t.Name, dest: dest, policies: t.Vault.Policies, access: a})
+					checks = append(checks, templateCheck{group: *g.Name, task: t.Name, dest: dest, policies: policies, access: a})
 					tasks[*g.Name+"/"+t.Name] = true
 				}
 			}
@@ -88,7 +110,6 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 		return ""
 	}
 
-	checker, _ := m.run.Lookup("vault.capabilities").(capabilityChecker)
 	if checker == nil {
 		why := "no Vault capability checker in this run (the vault module is not loaded)"
 		if m.run.Offline() {
@@ -147,6 +168,27 @@ const (
 	checkFail = "fail" // the default: an error, nothing registered
 	checkWarn = "warn" // a note and a warning; the job goes ahead unchecked
 )
+
+// rolePolicies are the policies a workload-identity task's token gets: those of the
+// role its vault block names, if this run writes that role. Otherwise it says why the
+// check cannot be made.
+func rolePolicies(checker capabilityChecker, v *api.Vault) ([]string, string) {
+	if v.Role == "" {
+		return nil, "the task names no role: its token gets the policies of the agent's create_from_role or the auth method's default_role"
+	}
+	r, ok := checker.(rolePolicyResolver)
+	if !ok {
+		return nil, fmt.Sprintf("role %q: no Vault module in this run", v.Role)
+	}
+	pols, _, found := r.RolePolicies(v.Role)
+	if !found {
+		return nil, fmt.Sprintf("role %q is not written by this script, so its policies are not known", v.Role)
+	}
+	if len(pols) == 0 {
+		return nil, fmt.Sprintf("role %q gives no token_policies", v.Role)
+	}
+	return pols, ""
+}
 
 // taskEnv is the environment Nomad gives a task's templates, as far as it is known
 // before an allocation exists: the task's env and the job's runtime variables.

@@ -15,6 +15,10 @@ import (
 // not enabled -> create; enabled with another type -> an error naming both; same type
 // -> the given description, options and lease TTLs are compared, and a difference is
 // tuned (sys/mounts/auth/PATH/tune); equal -> unchanged.
+//
+// It returns struct(path, type, accessor). The accessor names the method in templated
+// policies ({{identity.entity.aliases.<accessor>.metadata.x}}); Vault assigns it when
+// enabling, so in a plan that enables the method the whole value is known after apply.
 func (v *vault) auth(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	spec, err := unpackMountSpec(fn, args, kwargs)
 	if err != nil {
@@ -28,6 +32,7 @@ func (v *vault) auth(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 		enable: func(ctx context.Context, c *api.Client, path string, in *api.MountInput) error {
 			return c.Sys().EnableAuthWithOptionsWithContext(ctx, path, in)
 		},
-		tunePath: func(path string) string { return "auth/" + path },
+		tunePath:  func(path string) string { return "auth/" + path },
+		described: true,
 	})
 }

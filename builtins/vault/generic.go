@@ -43,6 +43,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
+	v.rememberAuthRole(ns, path, fields)
 	addr := v.address(ns, "path", path)
 	apply := func(ctx context.Context) (starlark.Value, error) {
 		c, err := v.api(ns)

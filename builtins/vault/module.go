@@ -60,7 +60,7 @@ const dialTimeout = 5 * time.Second
 // namespace, policies written so far), created lazily in Module.New's closure.
 func Module(cfg Config) runtime.Module {
 	return runtime.Module{Name: "vault", New: func(r *runtime.Run) (starlark.Value, error) {
-		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}}
+		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}, authRoles: map[string]authRole{}}
 		if tok := r.Env("VAULT_TOKEN"); tok != "" {
 			r.Secret(tok) // registered for redaction before anything can print it
 			v.token = tok
@@ -116,6 +116,11 @@ type vault struct {
 	// policies written (or found unchanged) by this run, by namespace and name: the
 	// capability checker knows them even in a plan, before they exist.
 	policies map[string]*policyRules
+
+	// authRoles are the token policies of the auth method roles this run writes
+	// (auth/<path>/role/<name>), by namespace and role name: a Nomad job that names a
+	// role (vault { role = ... }) is checked against them (capabilities.go).
+	authRoles map[string]authRole
 
 	// indexes are the listed names of collections (policies, token roles), by namespace
 	// and LIST path, so that reads of absent names can be skipped (index.go).

@@ -131,6 +131,18 @@ type mountKind struct {
 	list           func(context.Context, *api.Client) (map[string]*api.MountOutput, error)
 	enable         func(context.Context, *api.Client, string, *api.MountInput) error
 	tunePath       func(path string) string // the path sys/mounts/<path>/tune takes
+	// described says the builtin returns struct(path, type, accessor) rather than
+	// None: vault.auth does, because templated policies name an auth method by its
+	// accessor. (vault.mount keeps returning None: its plans count no unknowns.)
+	described bool
+}
+
+// mountValue is what vault.auth returns: the accessor is what templated policies
+// (identity.entity.aliases.<accessor>...) need.
+func mountValue(path, typ, accessor string) starlark.Value {
+	return runtime.Struct(starlark.StringDict{
+		"path": starlark.String(path), "type": starlark.String(typ), "accessor": starlark.String(accessor),
+	})
 }
 
 func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) (starlark.Value, error) {
@@ -159,8 +171,26 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 			if err != nil {
 				return nil, err
 			}
-			return nil, v.explain(k.enable(ctx, c, s.path, in))
+			if err := k.enable(ctx, c, s.path, in); err != nil {
+				return nil, v.explain(err)
+			}
+			if !k.described {
+				return nil, nil
+			}
+			// Vault assigns the accessor when enabling; the enable call does not return it.
+			mounts, err := k.list(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s/ was enabled, but reading its accessor failed: %w", k.what, s.path, v.explain(err))
+			}
+			have, ok := mounts[s.path+"/"]
+			if !ok {
+				return nil, fmt.Errorf("%s %s/ was enabled, but Vault does not list it", k.what, s.path)
+			}
+			return mountValue(s.path, s.typ, have.Accessor), nil
 		},
+	}
+	if k.described {
+		create.Planned = nil // path and type are known, but not the accessor: the whole value is unknown
 	}
 
 	var mounts map[string]*api.MountOutput
@@ -211,18 +241,25 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 	if have.SealWrap != s.sealWrap {
 		notes = append(notes, fmt.Sprintf("seal_wrap is %v on Vault and can only be set when mounting", have.SealWrap))
 	}
+	var result starlark.Value = starlark.None
+	if k.described {
+		result = mountValue(s.path, s.typ, have.Accessor)
+	}
 	if len(changes) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: s.typ + " " + k.what, Notes: notes})
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: s.typ + " " + k.what, Notes: notes, Planned: result})
 	}
 	return v.run.Effect(thread, runtime.Change{
 		Address: addr, Action: runtime.Update, Summary: "tune " + plural(len(changes), "setting"), Diff: changes, Notes: notes,
-		Planned: starlark.None,
+		Planned: result, // tuning keeps the accessor
 		Apply: func(ctx context.Context) (starlark.Value, error) {
 			c, err := v.api(s.ns)
 			if err != nil {
 				return nil, err
 			}
-			return nil, v.explain(c.Sys().TuneMountWithContext(ctx, k.tunePath(s.path), tune))
+			if err := c.Sys().TuneMountWithContext(ctx, k.tunePath(s.path), tune); err != nil {
+				return nil, v.explain(err)
+			}
+			return result, nil
 		},
 	})
 }

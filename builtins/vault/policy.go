@@ -28,6 +28,12 @@ import (
 //
 // The rules are remembered for the run, so the capability checker knows a policy this
 // script writes even in a plan, before it exists in Vault.
+//
+// substitute = {"PLACEHOLDER": value} replaces each placeholder in the rules' text with
+// value, as `nomad setup vault` fills AUTH_METHOD_ACCESSOR into its templated policy.
+// The value may be unknown (the accessor of an auth method this run enables): the plan
+// then shows the paths with the placeholder, and a note says what it stands for; the
+// policy is a create, or an update of an existing one, never "unchanged".
 func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
 	if err != nil {
@@ -35,7 +41,8 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	}
 	var name string
 	var rulesArg starlark.Value
-	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "rules", &rulesArg); err != nil {
+	var subst *starlark.Dict
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "rules", &rulesArg, "substitute?", &subst); err != nil {
 		return nil, err
 	}
 	name = strings.ToLower(strings.TrimSpace(name)) // Vault lower-cases policy names
@@ -52,6 +59,10 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		text = string(r)
 	default:
 		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
+	}
+	text, pending, err := substitute(text, subst)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 	}
 	desired, err := parsePolicy(text)
 	if err != nil {
@@ -74,6 +85,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	create := runtime.Change{
 		Address: addr, Action: runtime.Create, Summary: plural(len(desired.order), "path"),
 		Diff: diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired), Apply: write, Planned: starlark.None,
+		Notes: pending,
 	}
 
 	var liveText string
@@ -94,6 +106,13 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return v.run.Effect(thread, create)
 	}
 	diff := diffPolicy(current, desired)
+	if len(pending) > 0 {
+		// The live policy may well be right, but that can only be known at apply.
+		return v.run.Effect(thread, runtime.Change{
+			Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s, placeholders known after apply", plural(len(desired.order), "path")),
+			Diff: diff, Notes: pending, Apply: write, Planned: starlark.None,
+		})
+	}
 	if len(diff) == 0 {
 		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(desired.order), "path")})
 	}

@@ -173,12 +173,13 @@ func TestGuideEndToEnd(t *testing.T) {
 	if len(generated) < 2 {
 		t.Fatalf("the audit log shows %d generated database passwords, want at least 2 (step 12 of two applies)", len(generated))
 	}
-	e.checkNoSecretLeaked(append([]string{serverToken1}, generated...)...)
+	e.checkNoSecretLeaked(append([]string{serverToken1, e.serverToken()}, generated...)...)
 	t.Logf("end-to-end wall time: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 type e2e struct {
 	t       *testing.T
+	script  string // "" means scripts/guide.star
 	stack   *localstack.Stack
 	proxies map[string]*countingProxy // by the env var that points nvrun at it
 	outputs []string                  // every stdout and stderr nvrun printed
@@ -205,7 +206,11 @@ func (e *e2e) run(args ...string) cli {
 	for k, p := range e.proxies {
 		env = append(env, k+"="+p.srv.URL) // later entries win
 	}
-	res := nvrun(e.t, nil, env, append(args, "scripts/guide.star")...)
+	script := e.script
+	if script == "" {
+		script = "scripts/guide.star"
+	}
+	res := nvrun(e.t, nil, env, append(args, script)...)
 	e.outputs = append(e.outputs, res.stdout, res.stderr)
 	return res
 }
@@ -379,6 +384,7 @@ func (e *e2e) checkNamesPage() {
 
 // rootToken is the root token from the keys file the first apply wrote.
 func (e *e2e) rootToken() string {
+	e.t.Helper()
 	var keys struct {
 		RootToken string `json:"root_token"`
 	}
@@ -438,10 +444,11 @@ func (e *e2e) generatedPasswords(auditLog string) []string {
 	return out
 }
 
-// checkNoSecretLeaked: the DB password, the root token, the unseal key, the server
-// tokens, the task's tokens and every generated database password appear in no output,
-// and in no file nvrun wrote but the keys file and the agent config.
-func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
+// checkNoSecretLeaked: the DB password, the root token, the unseal key, the task's
+// tokens and rendered passwords, and the other secrets given (server tokens, generated
+// database passwords, identity JWTs) appear in no output, and in no file nvrun wrote but
+// the keys file and the agent config.
+func (e *e2e) checkNoSecretLeaked(others ...string) {
 	e.t.Helper()
 	var keys struct {
 		RootToken     string   `json:"root_token"`
@@ -452,7 +459,7 @@ func (e *e2e) checkNoSecretLeaked(serverTokens ...string) {
 	if err != nil || json.Unmarshal(raw, &keys) != nil || keys.RootToken == "" {
 		e.t.Fatalf("keys file unreadable: %v", err)
 	}
-	secrets := append([]string{canaryPassword, keys.RootToken, e.serverToken()}, serverTokens...)
+	secrets := append([]string{canaryPassword, keys.RootToken}, others...)
 	secrets = append(secrets, e.taskSecrets...)
 	secrets = append(append(secrets, keys.UnsealKeysB64...), keys.UnsealKeysHex...)
 	for i, out := range e.outputs {

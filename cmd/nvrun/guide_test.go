@@ -16,20 +16,23 @@ var noServers = []string{
 	"HOME=/nonexistent",
 }
 
-// TestGuidePlanGolden pins `nvrun --plan scripts/guide.star` with no server reachable.
+// TestGuidePlanGolden pins `nvrun --plan scripts/guide.star` with no server reachable,
+// and the same for scripts/workload-identity.star, which shares its database steps.
 func TestGuidePlanGolden(t *testing.T) {
-	for _, c := range []struct{ golden, flag string }{{"guide.plan.txt", ""}, {"guide.plan.json", "--json"}} {
-		args := []string{"--plan"}
-		if c.flag != "" {
-			args = append(args, c.flag)
-		}
-		res := nvrun(t, nil, noServers, append(args, "scripts/guide.star")...)
-		if res.code != 0 {
-			t.Fatalf("exit %d:\n%s", res.code, res.stderr)
-		}
-		golden.Check(t, c.golden, res.stdout)
-		if strings.Contains(res.stdout+res.stderr, "postgres123") {
-			t.Fatal("the demo DB password leaked into the plan")
+	for _, script := range []struct{ path, golden string }{{"scripts/guide.star", "guide"}, {"scripts/workload-identity.star", "workload-identity"}} {
+		for _, c := range []struct{ ext, flag string }{{".plan.txt", ""}, {".plan.json", "--json"}} {
+			args := []string{"--plan"}
+			if c.flag != "" {
+				args = append(args, c.flag)
+			}
+			res := nvrun(t, nil, noServers, append(args, script.path)...)
+			if res.code != 0 {
+				t.Fatalf("%s: exit %d:\n%s", script.path, res.code, res.stderr)
+			}
+			golden.Check(t, script.golden+c.ext, res.stdout)
+			if strings.Contains(res.stdout+res.stderr, "postgres123") {
+				t.Fatalf("%s: the demo DB password leaked into the plan", script.path)
+			}
 		}
 	}
 }

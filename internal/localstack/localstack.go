@@ -25,6 +25,9 @@ type Stack struct {
 	AgentConfig string // the Nomad server agent config whose vault {} block step 7 edits
 	KeysFile    string // where vault.init writes the keys (0600)
 	VarFile     string // machine-specific vars: paths, ports, addresses
+	// IdentityVarFile holds what only scripts/workload-identity.star declares: where
+	// Vault fetches the double's signing keys (jwks_url).
+	IdentityVarFile string
 }
 
 // initialAgentConfig is a Nomad server config as an operator would have it before the
@@ -111,6 +114,11 @@ func Start(dir string, logf func(string, ...any)) (s *Stack, err error) {
 	if err := os.WriteFile(s.VarFile, b, 0o644); err != nil {
 		return nil, err
 	}
+	s.IdentityVarFile = filepath.Join(root, "local-identity.json")
+	b, _ = json.MarshalIndent(map[string]any{"jwks_url": s.Nomad.URL + "/.well-known/jwks.json"}, "", "  ")
+	if err := os.WriteFile(s.IdentityVarFile, b, 0o644); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -137,6 +145,12 @@ func (s *Stack) Env() []string {
 // then this machine's paths and ports.
 func (s *Stack) VarFiles() []string {
 	return []string{filepath.Join(testserver.RepoRoot(), "scripts", "local.json"), s.VarFile}
+}
+
+// IdentityVarFiles are the --var-file arguments for a local run of
+// scripts/workload-identity.star: VarFiles, then the double's jwks_url.
+func (s *Stack) IdentityVarFiles() []string {
+	return append(s.VarFiles(), s.IdentityVarFile)
 }
 
 // Close stops the double (killing its tasks), Consul and Vault, and removes the dir.

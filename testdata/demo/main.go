@@ -2,6 +2,9 @@
 // the Nomad API double (there is no real Nomad on this machine: see the README), then
 // runs the whole guide with nvrun for real, prints its progress and the /names page, and
 // cleans everything up.
+//
+// Its one optional argument is the script (`make demo SCRIPT=...`): scripts/guide.star
+// (the default, Nomad's token flow) or scripts/workload-identity.star (Nomad 1.7+).
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +52,21 @@ func run() error {
 		logf("stopped Vault, Consul, the Nomad double and its tasks")
 	}()
 
+	script := filepath.Join(root, "scripts", "guide.star")
+	if len(os.Args) > 1 && os.Args[1] != "" {
+		if script, err = filepath.Abs(os.Args[1]); err != nil {
+			return err
+		}
+	}
+	varFiles := stack.VarFiles()
+	if declaresVar(nvrun, script, "jwks_url") {
+		varFiles = stack.IdentityVarFiles() // where Vault finds the double's signing keys
+	}
 	args := []string{}
-	for _, f := range stack.VarFiles() {
+	for _, f := range varFiles {
 		args = append(args, "--var-file", f)
 	}
-	args = append(args, "--timeout", "10m", filepath.Join(root, "scripts", "guide.star"))
+	args = append(args, "--timeout", "10m", script)
 	logf("running: nvrun %v", args)
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, nvrun, args...)
@@ -62,13 +76,28 @@ func run() error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("nvrun: %w", err)
 	}
-	logf("the guide ran in %s", time.Since(start).Round(100*time.Millisecond))
+	logf("%s ran in %s", filepath.Base(script), time.Since(start).Round(100*time.Millisecond))
 	page, err := namesPage(stack.Consul.HTTPAddr, "nomad-vault-demo")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n%s\n", page)
 	return nil
+}
+
+// declaresVar asks nvrun whether script declares the var name (`nvrun --vars`), so that
+// the demo passes only the var files a script accepts.
+func declaresVar(nvrun, script, name string) bool {
+	out, err := exec.Command(nvrun, "--vars", script).Output()
+	if err != nil {
+		return false // the run itself will show the script's error
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // namesPage finds the web service through Consul, as the guide's step 15 does, and
