@@ -84,11 +84,23 @@ type Record struct {
 	KnownAfterApply bool       `json:"known_after_apply,omitempty"`
 	Error           string     `json:"error,omitempty"`
 	DurationMS      *int64     `json:"duration_ms,omitempty"`
+
+	// Fingerprint is what the read behind this record saw (Run.Converge, Run.Query), for
+	// saved plans that refuse stale state; Delete undoes the resource, for destroy. Neither
+	// is part of the --json record yet.
+	Fingerprint Fingerprint                     `json:"-"`
+	Delete      func(ctx context.Context) error `json:"-"`
 }
 
 // Effect records a change and, in apply mode (or for a SafeInPlan read in a live plan),
 // performs it. It is the only way a builtin changes the world.
 func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) {
+	v, _, err := r.effect(thread, c)
+	return v, err
+}
+
+// effect is Effect, also returning the record it made.
+func (r *Run) effect(thread *starlark.Thread, c Change) (starlark.Value, *Record, error) {
 	rec := &Record{
 		Step:     r.stepNo,
 		Address:  c.Address,
@@ -105,9 +117,9 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 		rec.Status = "unchanged"
 		r.progressRecord(rec)
 		if c.Planned != nil {
-			return c.Planned, nil
+			return c.Planned, rec, nil
 		}
-		return starlark.None, nil
+		return starlark.None, rec, nil
 	}
 
 	perform := r.mode == Apply || (c.SafeInPlan && !r.offline)
@@ -125,11 +137,11 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 			}
 		}
 		rec.KnownAfterApply = IsUnknown(v)
-		return v, nil
+		return v, rec, nil
 	}
 
 	if err := r.ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: not started: %w", c.Address, err)
+		return nil, rec, fmt.Errorf("%s: not started: %w", c.Address, err)
 	}
 	start := time.Now()
 	v, err := c.Apply(r.ctx)
@@ -141,14 +153,14 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 		rec.Status = "failed"
 		rec.Error = r.redactor.Redact(err.Error())
 		r.progressDone(rec)
-		return nil, fmt.Errorf("%s%s: %w", r.stepContext(), c.Address, err)
+		return nil, rec, fmt.Errorf("%s%s: %w", r.stepContext(), c.Address, err)
 	}
 	rec.Status = statusDone(c.Action)
 	r.progressDone(rec)
 	if v == nil {
 		v = starlark.None
 	}
-	return v, nil
+	return v, rec, nil
 }
 
 func statusDone(a Action) string {

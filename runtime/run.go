@@ -44,6 +44,7 @@ type Run struct {
 	warned     map[string]bool
 	incomplete bool
 	services   map[string]any
+	servers    map[string]*Server
 	progress   *progress
 	deferred   []deferred
 }
@@ -140,6 +141,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		env:      envLookup(opts.Environ),
 		warned:   map[string]bool{},
 		services: map[string]any{},
+		servers:  map[string]*Server{},
 	}
 	r.progress = &progress{run: r, color: opts.Color, interactive: opts.Interactive}
 	r.vars, err = newVarSet(r, opts)

@@ -1,0 +1,327 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// Resources: a builtin declares, for one address, how to Read it, how to Diff the wanted
+// value against the live one, how to Write it and how to Delete it. The runtime alone
+// decides which of those run: an offline plan reads nothing, a live plan reads and
+// diffs, an apply reads, diffs and writes; a server that does not answer a plan's read
+// turns the rest of that module's plan offline, with one warning. Builtins never ask
+// which mode they run in. This is the shape of terraform's providers (ReadResource,
+// PlanResourceChange, ApplyResourceChange), on a scale of one call per address.
+
+// Fingerprint identifies what a Read saw, so that a later re-read can tell whether the
+// live state moved: a server's modify index where it has one, else a hash of the
+// normalised answer. Absent is the fingerprint of "there is no such resource".
+type Fingerprint string
+
+// Absent is the fingerprint of a resource that does not exist.
+const Absent Fingerprint = "absent"
+
+// IndexFingerprint is the fingerprint of an object with a server-side modify index
+// (Consul's ModifyIndex, Nomad's JobModifyIndex).
+func IndexFingerprint(index uint64) Fingerprint {
+	return Fingerprint("index:" + strconv.FormatUint(index, 10))
+}
+
+// HashFingerprint is the fingerprint of a normalised answer: a SHA-256 of its JSON
+// encoding (encoding/json sorts map keys, so equal answers hash equal).
+func HashFingerprint(v any) Fingerprint {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(fmt.Sprintf("%#v", v))
+	}
+	sum := sha256.Sum256(b)
+	return Fingerprint("sha256:" + hex.EncodeToString(sum[:12]))
+}
+
+// Unread says why a resource's live state was not read ("" when it was).
+type Unread string
+
+const (
+	NotUnread         Unread = ""
+	UnreadOffline     Unread = "offline"     // --offline, or the preflight before an apply
+	UnreadUnreachable Unread = "unreachable" // the module's server did not answer this plan
+	UnreadUnknown     Unread = "unknown"     // the address is known only after apply
+)
+
+// Live is what a Read saw, handed to Diff and Write.
+type Live struct {
+	// Value is what Read returned; nil means the resource does not exist (or was not read).
+	Value       any
+	Fingerprint Fingerprint
+	// Unread is why nothing was read: UnreadOffline, UnreadUnreachable, UnreadUnknown,
+	// or the reason a pending change blocks reads (Server.Pending), e.g. "not logged in
+	// until apply". Diff then plans without knowing the live state.
+	Unread Unread
+}
+
+// Known says whether the live state was read.
+func (l Live) Known() bool { return l.Unread == NotUnread }
+
+// Pending says whether reads were blocked by a pending change (not offline, unreachable
+// or an unknown address): the reason is l.Unread.
+func (l Live) Pending() bool {
+	switch l.Unread {
+	case NotUnread, UnreadOffline, UnreadUnreachable, UnreadUnknown:
+		return false
+	}
+	return true
+}
+
+// ReadFunc reads one resource: its live value (nil if absent) and a fingerprint.
+type ReadFunc func(ctx context.Context) (any, Fingerprint, error)
+
+// Resource is one address a builtin converges.
+type Resource struct {
+	// Server is the module's server this resource lives on (Run.Server); nil for local
+	// things such as files, which are always readable.
+	Server  *Server
+	Address string
+	// Unknown, when set, is the text of a value known only after apply that the
+	// resource's address depends on: nothing can be read before apply.
+	Unknown string
+	// Read reads the live state. Nil means there is nothing to read.
+	Read ReadFunc
+	// Unblocked lets Read run while a pending change blocks the server's other reads
+	// (e.g. Vault's seal status, which needs no token).
+	Unblocked bool
+	// Diff compares what the script wants with live and says what must change. Its
+	// Address is filled in, and so is its Apply, from Write, when it is a change.
+	Diff func(live Live) Change
+	// Write makes the change (apply only). live is what Read saw just before.
+	Write func(ctx context.Context, live Live) (starlark.Value, error)
+	// Delete makes the resource gone: not called by this runtime yet, but recorded for
+	// destroy. Nil means the resource is never undone (vault.init).
+	Delete func(ctx context.Context) error
+	// Pending, when set, is why this resource's change, planned but not yet made, blocks
+	// the later reads of Server (e.g. "not logged in until apply"): the plan then plans
+	// them without reading.
+	Pending Unread
+}
+
+// Converge reads a resource, diffs it against what the script wants, records the change
+// and, in apply, writes it.
+func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, error) {
+	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
+	if err != nil {
+		return nil, err
+	}
+	c := res.Diff(live)
+	if c.Address == "" {
+		c.Address = res.Address
+	}
+	if c.Action != Unchanged && c.Apply == nil && res.Write != nil {
+		c.Apply = func(ctx context.Context) (starlark.Value, error) { return res.Write(ctx, live) }
+	}
+	v, rec, err := r.effect(thread, c)
+	if rec != nil {
+		rec.Fingerprint, rec.Delete = live.Fingerprint, res.Delete
+		if res.Pending != "" && res.Server != nil && rec.Status == "planned" {
+			res.Server.block(res.Pending)
+		}
+	}
+	return v, err
+}
+
+// Query is a read of live state that a builtin returns to the script: a recorded read
+// (consul.srv, http.get) or a plain one (consul.kv_get).
+type Query struct {
+	Server  *Server
+	Address string
+	Unknown string // see Resource.Unknown
+	// Read answers the query once. An error that is NotYet means "no answer now, but an
+	// earlier step of the apply may bring one": a plan records the value as known only
+	// after apply, an apply fails with the error.
+	Read func(ctx context.Context) (starlark.Value, Fingerprint, error)
+	// Settle, if set, replaces Read in apply: it waits (or retries) until the answer
+	// holds. A plan never waits: with Read nil, it records the value as known after apply.
+	Settle    func(ctx context.Context) (starlark.Value, error)
+	Unblocked bool
+
+	// Record makes the query a record of the plan (Action Read, or Call for a request
+	// that may change something but is safe to send in a plan); otherwise it is a plain
+	// read that records nothing.
+	Record  bool
+	Action  Action // Read if empty
+	Summary string
+	Diff    []DiffLine
+	Notes   []string
+}
+
+// NotYetError is a Query's answer of "nothing yet": see Query.Read.
+type NotYetError struct {
+	Err     error  // what an apply reports
+	Summary string // replaces the query's summary in a plan, if set
+	Note    string // added to the plan's record, if set
+	Warning string // warned in a plan, if set
+}
+
+func (e *NotYetError) Error() string { return e.Err.Error() }
+func (e *NotYetError) Unwrap() error { return e.Err }
+
+// Query runs a read. The value is Unknown when the read cannot happen yet (offline,
+// server unreachable in a plan, a pending change, an unknown argument, or not yet).
+func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
+	c := Change{Address: q.Address, Action: q.Action, Summary: q.Summary, Diff: q.Diff, Notes: q.Notes}
+	if c.Action == "" {
+		c.Action = Read
+	}
+	var fp Fingerprint
+	if r.mode == Apply {
+		// Everything is known and every server must answer: the read is the change.
+		switch {
+		case q.Settle != nil:
+			c.Apply = func(ctx context.Context) (starlark.Value, error) { return q.Settle(ctx) }
+		case q.Read != nil:
+			c.Apply = func(ctx context.Context) (starlark.Value, error) {
+				v, f, err := q.Read(ctx)
+				fp = f
+				return v, err
+			}
+		}
+		if !q.Record {
+			if c.Apply == nil {
+				return starlark.None, nil
+			}
+			return c.Apply(r.ctx)
+		}
+		v, rec, err := r.effect(thread, c)
+		if rec != nil {
+			rec.Fingerprint = fp
+		}
+		return v, err
+	}
+
+	var value starlark.Value
+	var read ReadFunc
+	if q.Read != nil {
+		read = func(ctx context.Context) (any, Fingerprint, error) {
+			v, f, err := q.Read(ctx)
+			value, fp = v, f
+			return v, f, err
+		}
+	}
+	live, err := r.readLive(q.Server, q.Unknown, q.Unblocked, read)
+	var notYet *NotYetError
+	switch {
+	case errors.As(err, &notYet):
+		if notYet.Summary != "" {
+			c.Summary = notYet.Summary
+		}
+		if notYet.Note != "" {
+			c.Notes = append(c.Notes, notYet.Note)
+		}
+		if notYet.Warning != "" {
+			r.Warn("%s", notYet.Warning)
+		}
+	case err != nil:
+		return nil, err
+	case live.Known():
+		if !q.Record {
+			return value, nil
+		}
+		c.SafeInPlan = true
+		c.Apply = func(context.Context) (starlark.Value, error) { return value, nil }
+		v, rec, err := r.effect(thread, c)
+		if rec != nil {
+			rec.Fingerprint = fp
+		}
+		return v, err
+	}
+	// Not read, or not yet: the value is known only after apply.
+	if !q.Record {
+		return r.Unknown(thread), nil
+	}
+	c.Apply = func(context.Context) (starlark.Value, error) { return nil, errors.New("not read") }
+	v, _, err := r.effect(thread, c)
+	return v, err
+}
+
+// readLive runs read unless the run must not read (see Live.Unread). A server that does
+// not answer a plan marks the rest of that module's plan offline, with one warning.
+func (r *Run) readLive(s *Server, unknown string, unblocked bool, read ReadFunc) (Live, error) {
+	switch {
+	case unknown != "":
+		return Live{Unread: UnreadUnknown}, nil
+	case read == nil || r.offline:
+		return Live{Unread: UnreadOffline}, nil
+	case s != nil && s.unreachable:
+		return Live{Unread: UnreadUnreachable}, nil
+	case s != nil && !unblocked && s.blocked != "":
+		return Live{Unread: s.blocked}, nil
+	}
+	if err := r.ctx.Err(); err != nil {
+		return Live{}, err
+	}
+	v, fp, err := read(r.ctx)
+	if err != nil {
+		if r.mode == Plan && s != nil && IsUnreachable(err) {
+			s.markUnreachable(err)
+			return Live{Unread: UnreadUnreachable}, nil
+		}
+		return Live{}, err
+	}
+	if fp == "" && v == nil {
+		fp = Absent
+	}
+	return Live{Value: v, Fingerprint: fp}, nil
+}
+
+// Server is a module's view of one server for one run: whether it answered, and which
+// pending changes block its reads. Run.Server returns the same one for the same name.
+type Server struct {
+	run         *Run
+	name        string
+	unreachable bool
+	blocked     Unread
+}
+
+// Server returns the run's handle on the server a module talks to; name is the module's
+// name ("consul"), which the unreachable warning shows.
+func (r *Run) Server(name string) *Server {
+	if s, ok := r.servers[name]; ok {
+		return s
+	}
+	s := &Server{run: r, name: name}
+	r.servers[name] = s
+	return s
+}
+
+// Unreachable says whether a plan found the server not answering: its reads are skipped.
+func (s *Server) Unreachable() bool { return s.unreachable }
+
+// markUnreachable warns once per server, in the one wording every module shares.
+func (s *Server) markUnreachable(err error) {
+	s.unreachable = true
+	s.run.Warn("%s is unreachable (%v); the plan shows what %s would read as known only after apply", s.name, err, s.name)
+}
+
+// block records a pending change's reason; reasons accumulate in order ("; ").
+func (s *Server) block(why Unread) {
+	switch {
+	case s.blocked == "":
+		s.blocked = why
+	case !containsReason(s.blocked, why):
+		s.blocked += "; " + why
+	}
+}
+
+func containsReason(all, one Unread) bool {
+	return slices.Contains(strings.Split(string(all), "; "), string(one))
+}
+
+// Blocked is why the server's reads wait for apply ("" if they need not).
+func (s *Server) Blocked() Unread { return s.blocked }
