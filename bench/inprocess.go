@@ -41,8 +41,8 @@ func (p inProcess) run(ctx context.Context) (*runtime.Result, error) {
 		Modules: []runtime.Module{
 			vault.Module(vault.Config{KeysFile: p.keysFile, Stderr: &out, WrapTransport: p.wrap}),
 			nomad.Module(),
-			consul.Module(),
-			nvhttp.Module(),
+			consul.Module(consul.Options{}),
+			nvhttp.Module(nvhttp.Options{}),
 		},
 		Stdlib: stdlib.FS,
 		Out:    red.Writer(&out),

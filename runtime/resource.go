@@ -142,10 +142,10 @@ type Query struct {
 	Server  *Server
 	Address string
 	Unknown string // see Resource.Unknown
-	// Read answers the query once. An error that is NotYet means "no answer now, but an
-	// earlier step of the apply may bring one": a plan records the value as known only
-	// after apply, an apply fails with the error.
-	Read func(ctx context.Context) (starlark.Value, Fingerprint, error)
+	// Read answers the query once. A *NotYetError means "no answer now, but an earlier
+	// step of the apply may bring one": a plan records the value as known only after
+	// apply, an apply fails with the error.
+	Read func(ctx context.Context) (Answer, error)
 	// Settle, if set, replaces Read in apply: it waits (or retries) until the answer
 	// holds. A plan never waits: with Read nil, it records the value as known after apply.
 	Settle    func(ctx context.Context) (starlark.Value, error)
@@ -159,6 +159,15 @@ type Query struct {
 	Summary string
 	Diff    []DiffLine
 	Notes   []string
+}
+
+// Answer is what a Query's Read found.
+type Answer struct {
+	Value       starlark.Value
+	Fingerprint Fingerprint
+	// Summary, if set, replaces the query's summary in a plan's record: what the read
+	// found (e.g. "2 answers: 10.0.0.1:80, …").
+	Summary string
 }
 
 // NotYetError is a Query's answer of "nothing yet": see Query.Read.
@@ -187,9 +196,12 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 			c.Apply = func(ctx context.Context) (starlark.Value, error) { return q.Settle(ctx) }
 		case q.Read != nil:
 			c.Apply = func(ctx context.Context) (starlark.Value, error) {
-				v, f, err := q.Read(ctx)
-				fp = f
-				return v, err
+				a, err := q.Read(ctx)
+				if err == nil && a.Value == nil {
+					a.Value = starlark.None
+				}
+				fp = a.Fingerprint
+				return a.Value, err
 			}
 		}
 		if !q.Record {
@@ -205,13 +217,16 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 		return v, err
 	}
 
-	var value starlark.Value
+	var answer Answer
 	var read ReadFunc
 	if q.Read != nil {
 		read = func(ctx context.Context) (any, Fingerprint, error) {
-			v, f, err := q.Read(ctx)
-			value, fp = v, f
-			return v, f, err
+			var err error
+			answer, err = q.Read(ctx)
+			if err == nil && answer.Value == nil {
+				answer.Value = starlark.None
+			}
+			return answer.Value, answer.Fingerprint, err
 		}
 	}
 	live, err := r.readLive(q.Server, q.Unknown, q.Unblocked, read)
@@ -231,13 +246,16 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 		return nil, err
 	case live.Known():
 		if !q.Record {
-			return value, nil
+			return answer.Value, nil
+		}
+		if answer.Summary != "" {
+			c.Summary = answer.Summary
 		}
 		c.SafeInPlan = true
-		c.Apply = func(context.Context) (starlark.Value, error) { return value, nil }
+		c.Apply = func(context.Context) (starlark.Value, error) { return answer.Value, nil }
 		v, rec, err := r.effect(thread, c)
 		if rec != nil {
-			rec.Fingerprint = fp
+			rec.Fingerprint = live.Fingerprint
 		}
 		return v, err
 	}

@@ -123,3 +123,13 @@ func (n *NamespaceArg) Unpack(v starlark.Value) error {
 	}
 	return nil
 }
+
+// UnpackArg unpacks one argument that starlark.UnpackArgs took as a plain Value (to
+// leave None or a default to the builtin), worded "fn: param: why" as nvrun's
+// builtins word argument errors. UnpackArgs' own wording is "fn: for parameter "p": why".
+func UnpackArg(fn, param string, v starlark.Value, into starlark.Unpacker) error {
+	if err := into.Unpack(v); err != nil {
+		return fmt.Errorf("%s: %s: %w", fn, param, err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/nvrun/nvrun/runtime"
 )
 
@@ -72,4 +73,53 @@ print("leak", consul.kv_get("nvrun-test/password"))
 	if !strings.Contains(upd.Plan, `~ value: "hello" -> "bye"`) {
 		t.Errorf("update of a plain value:\n%s", upd.Plan)
 	}
+}
+
+// Each record carries the fingerprint of what its read saw, for saved plans: a KV
+// entry's ModifyIndex (absent before it exists), and for an agent service its
+// ModifyIndex or, where the agent reports none, a hash that moves when the service does.
+// The resource's Delete is recorded too, for destroy.
+func TestFingerprints(t *testing.T) {
+	c := apiClient(t)
+	if _, err := c.KV().DeleteTree("nvrun-fp/", nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Agent().ServiceDeregister("fp-web")
+	const src = `consul.kv_put("nvrun-fp/k", "v")` + "\n" + `consul.register("fp-web", port = 8080)` + "\n"
+	fps := func(mode runtime.Mode) (kv, svc *runtime.Record) {
+		t.Helper()
+		r := exec(t, src, mode, execOpts{}).MustOK(t)
+		if len(r.Res.Records) != 2 {
+			t.Fatalf("records: %d\n%s", len(r.Res.Records), r.Plan)
+		}
+		return r.Res.Records[0], r.Res.Records[1]
+	}
+	kv, svc := fps(runtime.Plan)
+	if kv.Fingerprint != runtime.Absent || svc.Fingerprint != runtime.Absent {
+		t.Errorf("before creation: fingerprints %q, %q; want %q", kv.Fingerprint, svc.Fingerprint, runtime.Absent)
+	}
+	if kv.Delete == nil || svc.Delete == nil {
+		t.Error("kv_put and register records lack their Delete")
+	}
+	fps(runtime.Apply)
+	kv, svc = fps(runtime.Plan)
+	pair, _, err := c.KV().Get("nvrun-fp/k", nil)
+	if err != nil || pair == nil {
+		t.Fatalf("kv: %v %v", pair, err)
+	}
+	if want := runtime.IndexFingerprint(pair.ModifyIndex); kv.Fingerprint != want {
+		t.Errorf("kv fingerprint %q, want the entry's ModifyIndex %q", kv.Fingerprint, want)
+	}
+	before := svc.Fingerprint
+	if before == "" || before == runtime.Absent {
+		t.Errorf("service fingerprint %q once registered", before)
+	}
+	// The service changes behind nvrun's back: its fingerprint moves.
+	if err := c.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "fp-web", Name: "fp-web", Port: 9090}); err != nil {
+		t.Fatal(err)
+	}
+	if _, svc = fps(runtime.Plan); svc.Fingerprint == before {
+		t.Errorf("service fingerprint %q did not move when the service changed", before)
+	}
+	_ = c.Agent().ServiceDeregister("fp-web")
 }

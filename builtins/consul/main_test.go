@@ -1,7 +1,6 @@
 package consul
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -17,35 +16,49 @@ import (
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
-// agent is the one real Consul agent this package's tests share.
+// The one real Consul agent this package's tests share, started by the first test that
+// needs it (consulAgent): the pure tests (argument errors, offline plans, DNS parsing)
+// run without one.
 var (
+	agentOnce  sync.Once
 	agent      *testserver.Consul
+	agentErr   error
+	agentDir   string
 	agentStart time.Duration
 )
 
+// consulAgent returns the shared agent, starting it on first use. A test that needs it
+// fails (never skips) when it cannot start: these tests exist to run against a real agent.
+func consulAgent(t testing.TB) *testserver.Consul {
+	t.Helper()
+	agentOnce.Do(func() {
+		if agentDir, agentErr = os.MkdirTemp("", "nvrun-consul-test-"); agentErr != nil {
+			return
+		}
+		start := time.Now()
+		agent, agentErr = testserver.StartConsul(agentDir)
+		agentStart = time.Since(start)
+	})
+	if agentErr != nil {
+		t.Fatalf("builtins/consul tests need a real Consul agent: %v", agentErr)
+	}
+	return agent
+}
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "nvrun-consul-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	start := time.Now()
-	agent, err = testserver.StartConsul(dir)
-	agentStart = time.Since(start)
-	if err != nil {
-		// Never a skip: these tests exist to run against a real agent.
-		fmt.Fprintf(os.Stderr, "builtins/consul tests need a real Consul agent: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	_ = agent.Stop() // by PID (process group), see testserver.Process.Stop
-	os.RemoveAll(dir)
+	if agent != nil {
+		_ = agent.Stop() // by PID (process group), see testserver.Process.Stop
+	}
+	if agentDir != "" {
+		os.RemoveAll(agentDir)
+	}
 	os.Exit(code)
 }
 
 func TestAgentStartTime(t *testing.T) {
-	t.Logf("consul agent elected itself leader %s after start (http %s, dns %s)", agentStart.Round(time.Millisecond), agent.HTTPAddr, agent.DNSAddr)
+	a := consulAgent(t)
+	t.Logf("consul agent elected itself leader %s after start (http %s, dns %s)", agentStart.Round(time.Millisecond), a.HTTPAddr, a.DNSAddr)
 }
 
 // recorder counts the requests nvrun's Consul client really sends.
@@ -93,16 +106,21 @@ type execOpts struct {
 	timeout       time.Duration // default a minute
 }
 
-// exec runs src as a script in mode against the shared agent.
+// exec runs src as a script in mode against the shared agent (started on first use),
+// or, offline, against an address where nothing listens: an offline run sends nothing,
+// and a request it sent by mistake would still be counted by o.rec.
 func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) runtimetest.Result {
 	t.Helper()
-	cfg := config{}
+	opts := Options{}
 	if o.rec != nil {
-		cfg.wrapTransport = func(base http.RoundTripper) http.RoundTripper { o.rec.base = base; return o.rec }
+		opts.WrapTransport = func(base http.RoundTripper) http.RoundTripper { o.rec.base = base; return o.rec }
 	}
 	env := o.env
-	if env == nil {
-		env = []string{"CONSUL_HTTP_ADDR=" + agent.HTTPAddr}
+	switch {
+	case env == nil && o.offline:
+		env = []string{"CONSUL_HTTP_ADDR=127.0.0.1:1"}
+	case env == nil:
+		env = []string{"CONSUL_HTTP_ADDR=" + consulAgent(t).HTTPAddr}
 	}
 	if o.timeout == 0 {
 		o.timeout = time.Minute
@@ -111,7 +129,7 @@ func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) runtimetest.R
 		Mode:          mode,
 		Offline:       o.offline,
 		SkipPreflight: o.skipPreflight,
-		Modules:       []runtime.Module{module(cfg)},
+		Modules:       []runtime.Module{Module(opts)},
 		Environ:       env,
 		Timeout:       o.timeout,
 	})
@@ -120,7 +138,7 @@ func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) runtimetest.R
 // apiClient is a plain client for the tests' own checks of live state.
 func apiClient(t *testing.T) *api.Client {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: agent.HTTPAddr})
+	c, err := api.NewClient(&api.Config{Address: consulAgent(t).HTTPAddr})
 	if err != nil {
 		t.Fatal(err)
 	}

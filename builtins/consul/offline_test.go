@@ -87,7 +87,7 @@ func TestTokenFromRunEnvironment(t *testing.T) {
 	const token = "run-token-5d1c4e0a"
 	rec = &recorder{}
 	r := exec(t, `print(consul.kv_get("nvrun-test/none"))`+"\n", runtime.Plan, execOpts{rec: rec,
-		env: []string{"CONSUL_HTTP_ADDR=" + agent.HTTPAddr, "CONSUL_HTTP_TOKEN=" + token}})
+		env: []string{"CONSUL_HTTP_ADDR=" + consulAgent(t).HTTPAddr, "CONSUL_HTTP_TOKEN=" + token}})
 	// The dev agent has ACLs off, so any token is accepted.
 	r.MustOK(t)
 	if len(rec.toks) == 0 || rec.toks[0] != token {

@@ -44,52 +44,46 @@ func (c *consul) register(thread *starlark.Thread, fn *starlark.Builtin, args st
 			wantFields[i].shown, wantFields[i].empty = u, false
 		}
 	}
-	change := runtime.Change{
+	return c.run.Converge(thread, runtime.Resource{
+		Server:  c.server,
 		Address: fmt.Sprintf("consul service %q", want.id),
-		Action:  runtime.Create,
-		Planned: starlark.String(want.id),
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+		Read:    c.serviceReader(want.id),
+		Diff: func(live runtime.Live) runtime.Change {
+			change := runtime.Change{Action: runtime.Create, Planned: starlark.String(want.id)}
+			have, _ := live.Value.(*serviceSpec)
+			if have == nil {
+				for _, f := range wantFields {
+					if f.key == "name" || !f.empty {
+						change.Diff = append(change.Diff, runtime.DiffLine{Op: "+", Key: f.key, After: f.shown})
+					}
+				}
+				change.Summary = want.summary()
+				return change
+			}
+			liveFields := have.fields()
+			var changed []string
+			for i, f := range wantFields {
+				_, isUnknown := unknown[f.key]
+				if isUnknown || f.shown != liveFields[i].shown {
+					change.Diff = append(change.Diff, runtime.DiffLine{Op: "~", Key: f.key, Before: liveFields[i].shown, After: f.shown})
+					changed = append(changed, f.key)
+				}
+			}
+			if len(changed) == 0 {
+				return runtime.Change{Action: runtime.Unchanged, Planned: change.Planned}
+			}
+			change.Action = runtime.Update
+			change.Summary = strings.Join(changed, ", ")
+			return change
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			if err := c.registerService(ctx, want); err != nil {
 				return nil, err
 			}
 			return starlark.String(want.id), nil
 		},
-	}
-
-	var live *serviceSpec
-	if !c.offline() {
-		live, err = c.readService(want.id)
-		if err != nil {
-			if err := c.readFailed(err); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if live == nil {
-		for _, f := range wantFields {
-			if f.key == "name" || !f.empty {
-				change.Diff = append(change.Diff, runtime.DiffLine{Op: "+", Key: f.key, After: f.shown})
-			}
-		}
-		change.Summary = want.summary()
-		return c.run.Effect(thread, change)
-	}
-
-	liveFields := live.fields()
-	var changed []string
-	for i, f := range wantFields {
-		_, isUnknown := unknown[f.key]
-		if isUnknown || f.shown != liveFields[i].shown {
-			change.Diff = append(change.Diff, runtime.DiffLine{Op: "~", Key: f.key, Before: liveFields[i].shown, After: f.shown})
-			changed = append(changed, f.key)
-		}
-	}
-	if len(changed) == 0 {
-		return c.run.Effect(thread, runtime.Change{Address: change.Address, Action: runtime.Unchanged, Planned: change.Planned})
-	}
-	change.Action = runtime.Update
-	change.Summary = strings.Join(changed, ", ")
-	return c.run.Effect(thread, change)
+		Delete: func(ctx context.Context) error { return c.deregisterService(ctx, want.id) },
+	})
 }
 
 // deregister(id) removes the agent's service `id`, if it is registered (Unchanged if not).
@@ -98,39 +92,30 @@ func (c *consul) deregister(thread *starlark.Thread, fn *starlark.Builtin, args 
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "id", &id); err != nil {
 		return nil, err
 	}
-	change := runtime.Change{
+	return c.run.Converge(thread, runtime.Resource{
+		Server:  c.server,
 		Address: fmt.Sprintf("consul service %q", id),
-		Action:  runtime.Delete,
-		Planned: starlark.None,
-		Apply: func(ctx context.Context) (starlark.Value, error) {
-			client, err := c.api()
-			if err != nil {
-				return nil, err
+		Read:    c.serviceReader(id),
+		Diff: func(live runtime.Live) runtime.Change {
+			if !live.Known() {
+				return runtime.Change{Action: runtime.Delete, Planned: starlark.None, Summary: "if registered"}
 			}
-			return starlark.None, c.wrap(client.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)))
+			have, _ := live.Value.(*serviceSpec)
+			if have == nil {
+				return runtime.Change{Action: runtime.Unchanged, Summary: "not registered"}
+			}
+			change := runtime.Change{Action: runtime.Delete, Planned: starlark.None}
+			for _, f := range have.fields() {
+				if f.key == "name" || !f.empty {
+					change.Diff = append(change.Diff, runtime.DiffLine{Op: "-", Key: f.key, Before: f.shown})
+				}
+			}
+			return change
 		},
-	}
-	if c.offline() {
-		change.Summary = "if registered"
-		return c.run.Effect(thread, change)
-	}
-	live, err := c.readService(id)
-	if err != nil {
-		if err := c.readFailed(err); err != nil {
-			return nil, err
-		}
-		change.Summary = "if registered"
-		return c.run.Effect(thread, change)
-	}
-	if live == nil {
-		return c.run.Effect(thread, runtime.Change{Address: change.Address, Action: runtime.Unchanged, Summary: "not registered"})
-	}
-	for _, f := range live.fields() {
-		if f.key == "name" || !f.empty {
-			change.Diff = append(change.Diff, runtime.DiffLine{Op: "-", Key: f.key, Before: f.shown})
-		}
-	}
-	return c.run.Effect(thread, change)
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			return starlark.None, c.deregisterService(ctx, id)
+		},
+	})
 }
 
 // serviceSpec is a service definition, as the script wants it or as the agent has it.
@@ -324,9 +309,9 @@ func parseCheck(v starlark.Value) (*checkSpec, error) {
 // Notes so the next run can compare it.
 func (c *checkSpec) String() string {
 	if c.kind == "ttl" {
-		return "ttl " + shortDuration(c.ttl)
+		return "ttl " + runtime.ShortDuration(c.ttl)
 	}
-	return fmt.Sprintf("%s %s every %s, timeout %s", c.kind, c.target, shortDuration(c.interval), shortDuration(c.timeout))
+	return fmt.Sprintf("%s %s every %s, timeout %s", c.kind, c.target, runtime.ShortDuration(c.interval), runtime.ShortDuration(c.timeout))
 }
 
 // notesPrefix marks a check description written by nvrun.
@@ -347,18 +332,6 @@ func (c *checkSpec) registration(serviceID string) *api.AgentServiceCheck {
 	return chk
 }
 
-// shortDuration prints 1m rather than time.Duration's 1m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 func (c *consul) registerService(ctx context.Context, s *serviceSpec) error {
 	client, err := c.api()
 	if err != nil {
@@ -373,28 +346,56 @@ func (c *consul) registerService(ctx context.Context, s *serviceSpec) error {
 	return c.wrap(client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)))
 }
 
-// readService returns the agent's definition of service id, with its checks
-// described, or nil if the agent has no such service.
-func (c *consul) readService(id string) (*serviceSpec, error) {
+// serviceReader reads the agent's definition of service id (absent: nil). The
+// fingerprint is the service's ModifyIndex where the agent reports one; the agent's
+// own service list does not, so it is otherwise a hash of the normalised definition.
+func (c *consul) serviceReader(id string) runtime.ReadFunc {
+	return func(ctx context.Context) (any, runtime.Fingerprint, error) {
+		s, index, err := c.readService(ctx, id)
+		switch {
+		case s == nil || err != nil:
+			return nil, "", err
+		case index != 0:
+			return s, runtime.IndexFingerprint(index), nil
+		}
+		norm := map[string]string{}
+		for _, f := range s.fields() {
+			norm[f.key] = f.shown
+		}
+		return s, runtime.HashFingerprint(norm), nil
+	}
+}
+
+func (c *consul) deregisterService(ctx context.Context, id string) error {
 	client, err := c.api()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	q := (&api.QueryOptions{}).WithContext(c.run.Context())
+	return c.wrap(client.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)))
+}
+
+// readService returns the agent's definition of service id, with its checks
+// described, and its modify index, or nil if the agent has no such service.
+func (c *consul) readService(ctx context.Context, id string) (*serviceSpec, uint64, error) {
+	client, err := c.api()
+	if err != nil {
+		return nil, 0, err
+	}
+	q := (&api.QueryOptions{}).WithContext(ctx)
 	services, err := client.Agent().ServicesWithFilterOpts("", q)
 	if err != nil {
-		return nil, c.wrap(err)
+		return nil, 0, c.wrap(err)
 	}
 	svc, ok := services[id]
 	if !ok {
-		return nil, nil
+		return nil, 0, nil
 	}
 	// api.AgentCheck lacks the Interval the agent reports, hence a raw query.
 	var checks map[string]struct {
 		CheckID, ServiceID, Type, Notes, Interval string
 	}
 	if _, err := client.Raw().Query("/v1/agent/checks", &checks, q); err != nil {
-		return nil, c.wrap(err)
+		return nil, 0, c.wrap(err)
 	}
 	var descs []string
 	for _, chk := range checks {
@@ -411,7 +412,7 @@ func (c *consul) readService(id string) (*serviceSpec, error) {
 	return &serviceSpec{
 		id: svc.ID, name: svc.Service, address: svc.Address, port: svc.Port,
 		tags: svc.Tags, meta: svc.Meta, check: strings.Join(descs, "; "),
-	}, nil
+	}, svc.ModifyIndex, nil
 }
 
 func nonNil(s []string) []string {

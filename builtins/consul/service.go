@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"context"
 	"sort"
 
 	"github.com/hashicorp/consul/api"
@@ -19,40 +20,37 @@ import (
 // instance that an earlier step deploys should use consul.wait or consul.srv, which
 // know about the plan/apply difference.
 func (c *consul) service(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nameV, tagV starlark.Value = nil, starlark.None
+	var name, tag runtime.StringArg
 	passing := true
-	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &nameV, "tag?", &tagV, "passing?", &passing); err != nil {
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "tag?", &tag, "passing?", &passing); err != nil {
 		return nil, err
 	}
-	name, nameUnknown, err := stringArg(fn.Name(), "name", nameV)
-	if err != nil {
-		return nil, err
-	}
-	tag, tagUnknown, err := optString(fn.Name(), "tag", tagV)
-	if err != nil {
-		return nil, err
-	}
-	if nameUnknown || tagUnknown || c.offline() {
-		return c.run.Unknown(thread), nil
-	}
-	entries, err := c.healthService(name, tag, passing)
-	if err != nil {
-		if err := c.readFailed(err); err != nil {
-			return nil, err
-		}
-		return c.run.Unknown(thread), nil
-	}
-	return instanceList(entries), nil
+	return c.run.Query(thread, runtime.Query{
+		Server:  c.server,
+		Address: "consul service " + name.Shown(),
+		Unknown: firstUnknown(name, tag),
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			client, err := c.api()
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			entries, meta, err := client.Health().Service(name.Value, tag.Value, passing, (&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return runtime.Answer{}, c.wrap(err)
+			}
+			return runtime.Answer{Value: instanceList(entries), Fingerprint: runtime.IndexFingerprint(meta.LastIndex)}, nil
+		},
+	})
 }
 
-func (c *consul) healthService(name, tag string, passing bool) ([]*api.ServiceEntry, error) {
-	client, err := c.api()
-	if err != nil {
-		return nil, err
+// firstUnknown is the text of the first argument known only after apply, or "".
+func firstUnknown(args ...runtime.StringArg) string {
+	for _, a := range args {
+		if a.IsUnknown() {
+			return a.UnknownText()
+		}
 	}
-	q := (&api.QueryOptions{}).WithContext(c.run.Context())
-	entries, _, err := client.Health().Service(name, tag, passing, q)
-	return entries, c.wrap(err)
+	return ""
 }
 
 // instanceList converts health entries to Starlark, in a stable order (node, then id).

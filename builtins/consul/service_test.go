@@ -30,7 +30,7 @@ r = consul.srv(%[1]q)
 print("srv", len(r), r[0].host, r[0].port, r[0].target, r[0].priority, r[0].weight)
 e = consul.srv(%[1]q, tag = "v1", dns = %[2]q)
 print("srv explicit", e[0].host, e[0].port)
-`, name, agent.DNSAddr), runtime.Apply, execOpts{skipPreflight: true}).MustOK(t)
+`, name, consulAgent(t).DNSAddr), runtime.Apply, execOpts{skipPreflight: true}).MustOK(t)
 	for _, want := range []string{
 		fmt.Sprintf("wait 1 %d", port),
 		fmt.Sprintf(`service 1 127.0.0.1 %d ["v1"] {"team": "a"} nvrun-test %s`, port, name),

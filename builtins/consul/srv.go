@@ -19,81 +19,51 @@ import (
 // The DNS server is dns= (host or host:port; port 53 if none), else CONSUL_DNS_ADDR,
 // else the DNS port and client address the agent reports in /v1/agent/self.
 //
-// It is recorded as a Read. In a live plan the lookup is made, but a service with no
-// instances is not an error: an earlier step of the same apply may be what deploys it,
-// so the plan records an Unknown. In apply, no instances is an error naming the service.
+// It is recorded as a Read. A service with no instances is "not yet" (runtime.NotYetError):
+// an earlier step of the same apply may be what deploys it, so a plan records an Unknown
+// and an apply fails naming the service. The fingerprint hashes the answer.
 func (c *consul) srv(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nameV, tagV, dnsV starlark.Value = nil, starlark.None, starlark.None
-	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &nameV, "tag?", &tagV, "dns?", &dnsV); err != nil {
-		return nil, err
-	}
-	name, nameUnknown, err := stringArg(fn.Name(), "name", nameV)
-	if err != nil {
-		return nil, err
-	}
-	tag, tagUnknown, err := optString(fn.Name(), "tag", tagV)
-	if err != nil {
-		return nil, err
-	}
-	explicit, dnsUnknown, err := optString(fn.Name(), "dns", dnsV)
-	if err != nil {
+	var name, tag, dns runtime.StringArg
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "tag?", &tag, "dns?", &dns); err != nil {
 		return nil, err
 	}
 	qname := func(domain string) string {
-		q := name + ".service." + domain
-		if tag != "" {
-			q = tag + "." + q
+		q := name.Value + ".service." + domain
+		if tag.Value != "" {
+			q = tag.Value + "." + q
 		}
 		return strings.TrimSuffix(q, ".")
 	}
 	shown := fmt.Sprintf("%q", qname(defaultDomain))
-	if nameUnknown {
-		shown = nameV.String()
+	if name.IsUnknown() {
+		shown = name.UnknownText()
 	}
-	change := runtime.Change{Address: "consul srv " + shown, Action: runtime.Read, Summary: "SRV lookup"}
-
-	lookup := func(ctx context.Context) ([]srvRecord, *dnsServer, error) {
-		server, err := c.dnsServerFor(ctx, explicit)
-		if err != nil {
-			return nil, nil, err
-		}
-		recs, err := lookupSRV(ctx, server.addr, qname(server.domain))
-		return recs, server, err
-	}
-	change.Apply = func(ctx context.Context) (starlark.Value, error) {
-		recs, server, err := lookup(ctx)
-		if errors.Is(err, errNoInstances) {
-			return nil, fmt.Errorf("service %q has no healthy instances (SRV %s via %s, from %s)", name, qname(server.domain), server.addr, server.from)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return srvList(recs), nil
-	}
-
-	if nameUnknown || tagUnknown || dnsUnknown || c.offline() || c.run.Mode() == runtime.Apply {
-		// Offline (or with arguments known only after apply) Effect returns an Unknown
-		// without calling Apply; in apply it calls it.
-		return c.run.Effect(thread, change)
-	}
-
-	recs, server, err := lookup(c.run.Context())
-	switch {
-	case errors.Is(err, errNoInstances):
-		change.Summary = "no healthy instances yet: known after apply"
-		change.Notes = []string{fmt.Sprintf("%s has no answer via %s now; apply looks it up again after the steps before it have run", qname(server.domain), server.addr)}
-		return c.run.Effect(thread, change)
-	case err != nil:
-		if err := c.readFailed(err); err != nil {
-			return nil, err
-		}
-		return c.run.Effect(thread, change)
-	}
-	value := srvList(recs)
-	change.Summary = srvSummary(recs)
-	change.SafeInPlan = true
-	change.Apply = func(context.Context) (starlark.Value, error) { return value, nil }
-	return c.run.Effect(thread, change)
+	return c.run.Query(thread, runtime.Query{
+		Server:  c.server,
+		Address: "consul srv " + shown,
+		Unknown: firstUnknown(name, tag, dns),
+		Record:  true,
+		Summary: "SRV lookup",
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			server, err := c.dnsServerFor(ctx, dns.Value)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			recs, err := lookupSRV(ctx, server.addr, qname(server.domain))
+			if errors.Is(err, errNoInstances) {
+				// An earlier step of the same apply may be what deploys the service.
+				return runtime.Answer{}, &runtime.NotYetError{
+					Err:     fmt.Errorf("service %q has no healthy instances (SRV %s via %s, from %s)", name.Value, qname(server.domain), server.addr, server.from),
+					Summary: "no healthy instances yet: known after apply",
+					Note:    fmt.Sprintf("%s has no answer via %s now; apply looks it up again after the steps before it have run", qname(server.domain), server.addr),
+				}
+			}
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			return runtime.Answer{Value: srvList(recs), Summary: srvSummary(recs), Fingerprint: runtime.HashFingerprint(recs)}, nil
+		},
+	})
 }
 
 func srvList(recs []srvRecord) *starlark.List {

@@ -22,46 +22,41 @@ import (
 // the timeout error lists every check that is not passing, with its status and output,
 // which is usually the reason (a refused port, a 500).
 func (c *consul) wait(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nameV starlark.Value
+	var name runtime.StringArg
 	var timeoutV starlark.Value = starlark.String("2m")
 	passing := true
-	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &nameV, "passing?", &passing, "timeout?", &timeoutV); err != nil {
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "passing?", &passing, "timeout?", &timeoutV); err != nil {
 		return nil, err
 	}
-	name, nameUnknown, err := stringArg(fn.Name(), "name", nameV)
-	if err != nil {
+	var timeout runtime.DurationArg
+	if err := runtime.UnpackArg(fn.Name(), "timeout", timeoutV, &timeout); err != nil {
 		return nil, err
-	}
-	timeout, err := runtime.Duration(timeoutV)
-	if err != nil {
-		return nil, fmt.Errorf("%s: timeout: %w", fn.Name(), err)
 	}
 	want := "passing"
 	if !passing {
 		want = "registered"
 	}
-	shown := fmt.Sprintf("%q", name)
-	if nameUnknown {
-		shown = nameV.String()
-	}
-	return c.run.Effect(thread, runtime.Change{
-		Address: "consul health " + shown,
-		Action:  runtime.Read,
-		Summary: fmt.Sprintf("wait until %s (timeout %s)", want, shortDuration(timeout)),
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+	return c.run.Query(thread, runtime.Query{
+		Server:  c.server,
+		Address: "consul health " + name.Shown(),
+		Unknown: name.UnknownText(),
+		Record:  true,
+		Summary: fmt.Sprintf("wait until %s (timeout %s)", want, runtime.ShortDuration(timeout.D())),
+		// No Read: a plan does not wait, so what the wait finds is known only after apply.
+		Settle: func(ctx context.Context) (starlark.Value, error) {
 			client, err := c.api()
 			if err != nil {
 				return nil, err
 			}
 			var found []*api.ServiceEntry
 			err = c.run.Wait(thread, runtime.WaitSpec{
-				What:     fmt.Sprintf("consul service %q to be %s", name, want),
-				Timeout:  timeout,
+				What:     fmt.Sprintf("consul service %q to be %s", name.Value, want),
+				Timeout:  timeout.D(),
 				Interval: time.Second,
 				Poll: func(ctx context.Context) (bool, string, error) {
-					entries, _, err := client.Health().Service(name, "", false, (&api.QueryOptions{}).WithContext(ctx))
+					entries, _, err := client.Health().Service(name.Value, "", false, (&api.QueryOptions{}).WithContext(ctx))
 					if err != nil {
-						if unreachable(err) && ctx.Err() == nil { // the agent may be restarting: keep trying
+						if runtime.IsUnreachable(err) && ctx.Err() == nil { // the agent may be restarting: keep trying
 							return false, c.wrap(err).Error(), nil
 						}
 						return false, "", c.wrap(err)

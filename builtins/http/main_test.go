@@ -99,7 +99,7 @@ func exec(t *testing.T, src string, mode runtime.Mode, offline bool, vars ...str
 		Mode:    mode,
 		Offline: offline,
 		Vars:    vars,
-		Modules: []runtime.Module{Module(), runtimetest.Module(runtimetest.NewServer())},
+		Modules: []runtime.Module{Module(Options{}), runtimetest.Module(runtimetest.NewServer())},
 		Timeout: time.Minute,
 	})
 }

@@ -3,7 +3,8 @@
 //
 // A GET is a read: recorded as one, and sent in a live plan so the plan can show what it
 // finds. Other methods are calls: recorded, and sent only by apply (unless the script
-// says read_only=True). An offline plan sends nothing.
+// says read_only=True). An offline plan sends nothing. The runtime decides which of
+// these happen (runtime.Query); the module only declares what a request reads and sends.
 package http
 
 import (
@@ -17,17 +18,17 @@ import (
 	"github.com/nvrun/nvrun/runtime"
 )
 
-// Module returns the http module.
-func Module() runtime.Module { return module(config{}) }
-
-// config holds test hooks; its zero value is production.
-type config struct {
-	wrapTransport func(http.RoundTripper) http.RoundTripper
+// Options tune the module; the zero value is what nvrun uses.
+type Options struct {
+	// WrapTransport wraps the HTTP transport of the run's client, so a test can count or
+	// alter the requests nvrun really sends.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
-func module(cfg config) runtime.Module {
+// Module returns the http module.
+func Module(opts Options) runtime.Module {
 	return runtime.Module{Name: "http", New: func(r *runtime.Run) (starlark.Value, error) {
-		m := &httpModule{run: r, cfg: cfg}
+		m := &httpModule{run: r, opts: opts}
 		return &starlarkstruct.Module{Name: "http", Members: starlark.StringDict{
 			"get":    starlark.NewBuiltin("http.get", m.builtin(http.MethodGet)),
 			"post":   starlark.NewBuiltin("http.post", m.builtin(http.MethodPost)),
@@ -40,7 +41,7 @@ func module(cfg config) runtime.Module {
 // httpModule is the module's state for one run.
 type httpModule struct {
 	run    *runtime.Run
-	cfg    config
+	opts   Options
 	client *http.Client // one per run, created on first use, so connections are reused
 }
 
@@ -57,8 +58,8 @@ func (m *httpModule) httpClient() *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	if m.cfg.wrapTransport != nil {
-		rt = m.cfg.wrapTransport(rt)
+	if m.opts.WrapTransport != nil {
+		rt = m.opts.WrapTransport(rt)
 	}
 	// No client-wide timeout: each request carries its own (timeout=).
 	m.client = &http.Client{Transport: rt}

@@ -77,14 +77,16 @@ func (m *httpModule) parseRequest(fn *starlark.Builtin, method string, args star
 			return nil, fmt.Errorf("%s: contains: want a string or a list of strings: %w", fn.Name(), err)
 		}
 	}
-	if r.timeout, err = runtime.Duration(timeoutV); err != nil || r.timeout <= 0 {
+	var timeout, retry runtime.DurationArg
+	if err = timeout.Unpack(timeoutV); err != nil || timeout <= 0 {
 		return nil, fmt.Errorf("%s: timeout: want a positive duration such as \"10s\" (%v)", fn.Name(), err)
 	}
 	if retryV != starlark.None {
-		if r.retry, err = runtime.Duration(retryV); err != nil {
-			return nil, fmt.Errorf("%s: retry: %w", fn.Name(), err)
+		if err = runtime.UnpackArg(fn.Name(), "retry", retryV, &retry); err != nil {
+			return nil, err
 		}
 	}
+	r.timeout, r.retry = timeout.D(), retry.D()
 	if readOnlyV != starlark.None {
 		b, ok := readOnlyV.(starlark.Bool)
 		if !ok {
@@ -291,7 +293,7 @@ func (r *request) summary() string {
 		parts = append(parts, fmt.Sprintf("contains %d strings", len(r.contains)))
 	}
 	if r.retry > 0 {
-		parts = append(parts, "retry "+shortDuration(r.retry))
+		parts = append(parts, "retry "+runtime.ShortDuration(r.retry))
 	}
 	if r.readOnly && r.method != http.MethodGet {
 		parts = append(parts, "read-only")
@@ -313,18 +315,6 @@ func (r *request) diff() []runtime.DiffLine {
 		out = append(out, runtime.DiffLine{Op: "+", Key: "body", After: r.bodyShown})
 	}
 	return out
-}
-
-// shortDuration prints 1m rather than time.Duration's 1m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // shorten keeps plan lines readable.

@@ -23,15 +23,18 @@ const maxBody = 10 << 20
 // timeout="10s", retry=None, read_only=None). It returns struct(status, headers, body,
 // json), where json() decodes the body.
 //
-// What is sent when:
-//   - apply sends every request (retrying if retry= is set);
-//   - a live plan sends only read-only requests (GET by default, or read_only=True),
-//     once, without retrying: a plan must not wait on what only the apply would bring
-//     up. If that one attempt fails, the plan warns and records the answer as known
-//     after apply, rather than failing: the apply may be what fixes it;
+// Each request is a runtime.Query, which decides what is sent when:
+//   - apply sends every request (Settle: retrying if retry= is set);
+//   - a live plan sends only read-only requests (GET by default, or read_only=True:
+//     those declare a Read), once, without retrying: a plan must not wait on what only
+//     the apply would bring up. If that one attempt fails, the read answers "not yet":
+//     the plan warns and records the answer as known after apply, rather than failing,
+//     since the apply may be what fixes it;
 //   - a request whose URL, headers or body are known only after apply is never sent
 //     by a plan, and its answer is Unknown;
 //   - an offline plan sends nothing.
+//
+// A read's fingerprint is a hash of its status and body.
 func (m *httpModule) builtin(method string) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 	return func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		req, err := m.parseRequest(fn, method, args, kwargs)
@@ -42,37 +45,57 @@ func (m *httpModule) builtin(method string) func(*starlark.Thread, *starlark.Bui
 		if method == http.MethodGet {
 			action = runtime.Read
 		}
-		change := runtime.Change{
-			Address: fmt.Sprintf("http %s %s", method, req.shownURL),
+		address := fmt.Sprintf("http %s %s", method, req.shownURL)
+		q := runtime.Query{
+			Address: address,
 			Action:  action,
+			Record:  true,
 			Summary: req.summary(),
 			Diff:    req.diff(),
-			Apply: func(ctx context.Context) (starlark.Value, error) {
+			Unknown: req.unknown,
+			// What an apply sends: every request, retrying if retry= is set.
+			Settle: func(ctx context.Context) (starlark.Value, error) {
 				if req.retry > 0 {
 					return m.retry(thread, req)
 				}
 				return m.attempt(ctx, req)
 			},
 		}
-		if m.run.Mode() == runtime.Apply || m.run.Offline() || !req.readOnly || req.unknown != "" {
-			return m.run.Effect(thread, change)
+		if req.readOnly {
+			// What a plan may send: a read-only request, once.
+			q.Read = func(ctx context.Context) (runtime.Answer, error) {
+				res, err := m.attempt(ctx, req)
+				if runtime.IsTLSError(err) {
+					// The server answered, with a certificate nvrun does not trust: the apply
+					// would not fix that, so the plan fails rather than warning.
+					return runtime.Answer{}, fmt.Errorf("%s: %w", address, err)
+				}
+				if err != nil {
+					// The apply may be what fixes it: warn, and check again at apply.
+					msg := m.run.Redactor().Redact(err.Error())
+					return runtime.Answer{}, &runtime.NotYetError{Err: err,
+						Note:    "not as expected when planned: " + msg,
+						Warning: fmt.Sprintf("%s: %s: %s (the apply checks again)", runtime.CallerPos(thread), address, msg)}
+				}
+				return runtime.Answer{Value: res, Fingerprint: fingerprint(res)}, nil
+			}
 		}
-		res, err := m.attempt(m.run.Context(), req)
-		if runtime.IsTLSError(err) {
-			// The server answered, with a certificate nvrun does not trust: the apply
-			// would not fix that, so the plan fails rather than warning.
-			return nil, fmt.Errorf("%s: %w", change.Address, err)
-		}
-		if err != nil {
-			msg := m.run.Redactor().Redact(err.Error())
-			change.Notes = append(change.Notes, "not as expected when planned: "+msg)
-			m.run.Warn("%s: %s: %s (the apply checks again)", runtime.CallerPos(thread), change.Address, msg)
-			return m.run.Effect(thread, change)
-		}
-		change.SafeInPlan = true
-		change.Apply = func(context.Context) (starlark.Value, error) { return res, nil }
-		return m.run.Effect(thread, change)
+		return m.run.Query(thread, q)
 	}
+}
+
+// fingerprint is a hash of the normalised answer: its status and body (headers such as
+// Date differ between two answers that say the same thing).
+func fingerprint(res starlark.Value) runtime.Fingerprint {
+	answer := map[string]string{}
+	if s, ok := res.(starlark.HasAttrs); ok {
+		for _, k := range []string{"status", "body"} {
+			if v, err := s.Attr(k); err == nil && v != nil {
+				answer[k] = v.String()
+			}
+		}
+	}
+	return runtime.HashFingerprint(answer)
 }
 
 // attempt sends the request once and checks the answer against expect and contains.

@@ -24,7 +24,7 @@ func modules(cfg moduleConfig) []runtime.Module {
 	return []runtime.Module{
 		vault.Module(vault.Config{KeysFile: cfg.keysFile, Stderr: cfg.rawStderr}),
 		nomad.Module(),
-		consul.Module(),
-		http.Module(),
+		consul.Module(consul.Options{}),
+		http.Module(http.Options{}),
 	}
 }

@@ -139,11 +139,11 @@ func (m *storeModule) get(thread *starlark.Thread, fn *starlark.Builtin, args st
 	}
 	return m.run.Query(thread, runtime.Query{
 		Server: m.srv, Address: "store " + key.Shown(), Unknown: key.UnknownText(),
-		Read: func(context.Context) (starlark.Value, runtime.Fingerprint, error) {
+		Read: func(context.Context) (runtime.Answer, error) {
 			if v, fp, err := m.read(key.Value); v != nil || err != nil {
-				return starlark.String(fmt.Sprint(v)), fp, err
+				return runtime.Answer{Value: starlark.String(fmt.Sprint(v)), Fingerprint: fp}, err
 			}
-			return starlark.None, runtime.Absent, nil
+			return runtime.Answer{Value: starlark.None}, nil
 		},
 	})
 }
