@@ -39,8 +39,8 @@ func (p inProcess) run(ctx context.Context) (*runtime.Result, error) {
 		Vars:    p.vars,
 		Environ: p.environ,
 		Modules: []runtime.Module{
-			vault.Module(vault.Config{KeysFile: p.keysFile, Stderr: &out, WrapTransport: p.wrap}),
-			nomad.Module(),
+			vault.Module(vault.Options{KeysFile: p.keysFile, Stderr: &out, WrapTransport: p.wrap}),
+			nomad.Module(nomad.Options{}),
 			consul.Module(consul.Options{}),
 			nvhttp.Module(nvhttp.Options{}),
 		},

@@ -126,13 +126,13 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)})
 	}
 
-	action, summary := runtime.Update, fmt.Sprintf("vault {} block: %s", plural(len(changed), "attribute")+" to change")
+	action, summary := runtime.Update, fmt.Sprintf("vault {} block: %s", runtime.Plural(len(changed), "attribute")+" to change")
 	var notes []string
 	switch {
 	case !ac.exists:
-		action, summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", plural(len(changed), "attribute"))
+		action, summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", runtime.Plural(len(changed), "attribute"))
 	case !ac.block:
-		action, summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", plural(len(changed), "attribute"))
+		action, summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", runtime.Plural(len(changed), "attribute"))
 	case len(changed) == 0:
 		summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
 	}

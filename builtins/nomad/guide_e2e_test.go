@@ -114,7 +114,7 @@ func execGuide(t *testing.T, script string, mode runtime.Mode, env, vars []strin
 	t.Helper()
 	r := runtimetest.Exec(t, script, runtimetest.ExecOptions{
 		Mode: mode, Environ: env, Vars: vars,
-		Modules: []runtime.Module{vault.Module(vault.Config{}), nomad.ModuleWith(nomad.Options{PollInterval: 100 * time.Millisecond})},
+		Modules: []runtime.Module{vault.Module(vault.Options{}), nomad.Module(nomad.Options{PollInterval: 100 * time.Millisecond})},
 	})
 	var err error
 	if r.Err != nil {

@@ -30,7 +30,7 @@ func runScript(t *testing.T, script string, cfg runConfig) runtimetest.Result {
 		Offline:       cfg.offline,
 		SkipPreflight: true,
 		Vars:          cfg.vars,
-		Modules:       append(append([]runtime.Module{}, cfg.modules...), ModuleWith(cfg.opts)),
+		Modules:       append(append([]runtime.Module{}, cfg.modules...), Module(cfg.opts)),
 		Environ:       cfg.env,
 	})
 }

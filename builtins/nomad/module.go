@@ -50,11 +50,8 @@ type Options struct {
 	ReachWait time.Duration
 }
 
-// Module returns the nomad module as nvrun wires it.
-func Module() runtime.Module { return ModuleWith(Options{}) }
-
-// ModuleWith returns the nomad module with options (tests).
-func ModuleWith(opts Options) runtime.Module {
+// Module returns the nomad module; nvrun wires it with zero Options.
+func Module(opts Options) runtime.Module {
 	return runtime.Module{Name: "nomad", New: func(r *runtime.Run) (starlark.Value, error) {
 		return moduleValue(&module{run: r, opts: opts}), nil
 	}}

@@ -47,7 +47,7 @@ nomad.run(job)
 			var out, plan bytes.Buffer
 			res, err := runtime.Exec(context.Background(), runtime.Options{
 				Script: path, Mode: runtime.Plan, Offline: true, Out: &out, Vars: tc.vars,
-				Modules: []runtime.Module{vault.Module(vault.Config{}), nomad.Module()},
+				Modules: []runtime.Module{vault.Module(vault.Options{}), nomad.Module(nomad.Options{})},
 			}, runtime.NewRedactor())
 			if res != nil {
 				_ = res.WritePlan(&plan, runtime.RenderOptions{})

@@ -284,14 +284,7 @@ func jobShape(j *api.Job) string {
 	for _, g := range j.TaskGroups {
 		tasks += len(g.Tasks)
 	}
-	return plural(len(j.TaskGroups), "group") + ", " + plural(tasks, "task")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return runtime.Plural(len(j.TaskGroups), "group") + ", " + runtime.Plural(tasks, "task")
 }
 
 // planSummary is " (nomad plan: 1 create, 1 in-place update)" from the allocation
@@ -356,7 +349,7 @@ func metricText(m *api.AllocationMetric) string {
 	if m.NodesEvaluated == 0 {
 		parts = append(parts, "no eligible nodes in the job's datacenters and node pool")
 	}
-	parts = append(parts, plural(m.NodesEvaluated, "node")+" evaluated")
+	parts = append(parts, runtime.Plural(m.NodesEvaluated, "node")+" evaluated")
 	for _, k := range sortedKeys(m.ConstraintFiltered) {
 		parts = append(parts, fmt.Sprintf("constraint %s filtered %d", k, m.ConstraintFiltered[k]))
 	}

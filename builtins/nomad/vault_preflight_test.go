@@ -91,7 +91,7 @@ nomad.run(job)
 			res, err := runtime.Exec(context.Background(), runtime.Options{
 				Script: path, Mode: tc.mode, SkipPreflight: true, Out: &out, Environ: env,
 				Vars:    []string{"task_policy=" + tc.policy},
-				Modules: []runtime.Module{vault.Module(vault.Config{}), nomad.Module()},
+				Modules: []runtime.Module{vault.Module(vault.Options{}), nomad.Module(nomad.Options{})},
 			}, red)
 			var plan bytes.Buffer
 			if res != nil {

@@ -61,7 +61,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 	for _, f := range fields {
 		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: f.shown()})
 	}
-	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"), Diff: createDiff, Apply: apply}
+	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"), Diff: createDiff, Apply: apply}
 
 	sec, unreadable, done, res, err := v.readPath(thread, ns, path, addr, create)
 	if done {
@@ -89,7 +89,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		}
 	}
 	if len(diff) == 0 {
-		c := runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(fields)-len(writeOnly), "field") + " compared"}
+		c := runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(fields)-len(writeOnly), "field") + " compared"}
 		if len(writeOnly) > 0 {
 			c.Notes = []string{"write-only, not compared: " + strings.Join(writeOnly, ", ")}
 		}
@@ -99,7 +99,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		diff = append(diff, runtime.DiffLine{Op: "~", Key: name, Before: "(write-only, not compared)", After: fieldNamed(fields, name).shown()})
 	}
 	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff)-len(writeOnly), "change"), plural(len(fields), "field")),
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff)-len(writeOnly), "change"), runtime.Plural(len(fields), "field")),
 		Diff: diff, Apply: apply,
 	})
 }

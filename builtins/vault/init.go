@@ -33,7 +33,7 @@ import (
 //     interrupted run reserved (reusableKeysFile). Apply reserves the file (O_EXCL or
 //     that reuse, 0600, flock), calls sys/init, and writes the keys and root token into
 //     it at once (write, fsync, fsync of the directory); if that write fails they are
-//     printed to Config.Stderr with a loud warning, and the builtin still fails. If
+//     printed to Options.Stderr with a loud warning, and the builtin still fails. If
 //     sys/init fails without a whole answer, the file stays (empty) when Vault did
 //     initialise. A live plan then knows that authenticated reads can only happen at
 //     apply.

@@ -56,7 +56,7 @@ func helperMain(mode string) int {
 	}
 	_, err = runtime.Exec(context.Background(), runtime.Options{
 		Script: script, Mode: runtime.Apply,
-		Modules: []runtime.Module{Module(Config{KeysFile: os.Getenv("NVRUN_KEYS_FILE")})},
+		Modules: []runtime.Module{Module(Options{KeysFile: os.Getenv("NVRUN_KEYS_FILE")})},
 		Environ: []string{"VAULT_ADDR=" + os.Getenv("VAULT_ADDR")}, Out: io.Discard,
 	}, runtime.NewRedactor())
 	if err != nil {
@@ -465,7 +465,7 @@ func BenchmarkInitKeysWindow(b *testing.B) {
 		b.StartTimer()
 		_, err := runtime.Exec(context.Background(), runtime.Options{
 			Script: script, Mode: runtime.Apply, SkipPreflight: true,
-			Modules: []runtime.Module{Module(Config{KeysFile: keysFile, WrapTransport: wrap})},
+			Modules: []runtime.Module{Module(Options{KeysFile: keysFile, WrapTransport: wrap})},
 			Environ: []string{"VAULT_ADDR=" + v.Addr}, Out: io.Discard,
 		}, runtime.NewRedactor())
 		b.StopTimer()

@@ -74,7 +74,7 @@ type recorder struct {
 	dials int      // TCP connections opened: keep-alive keeps this at 1
 }
 
-// wrap is Config.WrapTransport: it records requests, and counts the connections the
+// wrap is Options.WrapTransport: it records requests, and counts the connections the
 // module's own transport dials.
 func (r *recorder) wrap(base http.RoundTripper) http.RoundTripper {
 	if tr, ok := base.(*http.Transport); ok {
@@ -134,7 +134,7 @@ type result struct {
 	plan   string // plan text, or the apply summary
 	json   string
 	errMsg string
-	stderr string // Config.Stderr
+	stderr string // Options.Stderr
 	rec    *recorder
 }
 
@@ -197,7 +197,7 @@ func run(t *testing.T, src string, mode runtime.Mode, o opts) result {
 			}
 		}()
 	}
-	cfg := Config{
+	cfg := Options{
 		KeysFile: o.keysFile, Stderr: &stderr, Cleanups: o.cleanups,
 		WrapTransport: rec.wrap,
 	}

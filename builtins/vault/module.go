@@ -33,8 +33,9 @@ import (
 	"github.com/nvrun/nvrun/runtime"
 )
 
-// Config configures the module for every run it is used in.
-type Config struct {
+// Options configure the module for every run it is used in; the zero value is what
+// nvrun uses apart from the CLI's KeysFile and Stderr.
+type Options struct {
 	// KeysFile is where vault.init writes the unseal keys and the root token (0600,
 	// never overwritten). Empty means NVRUN_KEYS_FILE from the run's environment, else
 	// "vault-keys.json" in the working directory.
@@ -58,7 +59,7 @@ const dialTimeout = 5 * time.Second
 
 // Module returns the `vault` module. Each run gets its own state (client, token,
 // namespace, policies written so far), created lazily in Module.New's closure.
-func Module(cfg Config) runtime.Module {
+func Module(cfg Options) runtime.Module {
 	return runtime.Module{Name: "vault", New: func(r *runtime.Run) (starlark.Value, error) {
 		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}, authRoles: map[string]authRole{}}
 		if tok := r.Env("VAULT_TOKEN"); tok != "" {
@@ -93,7 +94,7 @@ func Module(cfg Config) runtime.Module {
 // vault is one run's module state.
 type vault struct {
 	run *runtime.Run
-	cfg Config
+	cfg Options
 
 	client    *api.Client // created on first use: one per run, keep-alive
 	addr      string

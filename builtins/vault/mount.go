@@ -249,7 +249,7 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: s.typ + " " + k.what, Notes: notes, Planned: result})
 	}
 	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: "tune " + plural(len(changes), "setting"), Diff: changes, Notes: notes,
+		Address: addr, Action: runtime.Update, Summary: "tune " + runtime.Plural(len(changes), "setting"), Diff: changes, Notes: notes,
 		Planned: result, // tuning keeps the accessor
 		Apply: func(ctx context.Context) (starlark.Value, error) {
 			c, err := v.api(s.ns)

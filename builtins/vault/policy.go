@@ -83,7 +83,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, nil
 	}
 	create := runtime.Change{
-		Address: addr, Action: runtime.Create, Summary: plural(len(desired.order), "path"),
+		Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(desired.order), "path"),
 		Diff: diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired), Apply: write, Planned: starlark.None,
 		Notes: pending,
 	}
@@ -109,15 +109,15 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	if len(pending) > 0 {
 		// The live policy may well be right, but that can only be known at apply.
 		return v.run.Effect(thread, runtime.Change{
-			Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s, placeholders known after apply", plural(len(desired.order), "path")),
+			Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s, placeholders known after apply", runtime.Plural(len(desired.order), "path")),
 			Diff: diff, Notes: pending, Apply: write, Planned: starlark.None,
 		})
 	}
 	if len(diff) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(desired.order), "path")})
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(desired.order), "path")})
 	}
 	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff), "change"), plural(len(desired.order), "path")),
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), runtime.Plural(len(desired.order), "path")),
 		Diff: diff, Apply: write, Planned: starlark.None,
 	})
 }
@@ -127,11 +127,4 @@ func (v *vault) policyKey(ns, name string) string {
 		ns = v.namespace
 	}
 	return ns + "\x00" + strings.ToLower(name)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", what)
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -105,7 +105,7 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 		}
 		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
 	}
-	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: plural(len(fields), "field"),
+	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"),
 		Diff: createDiff, Apply: write, Planned: starlark.None}
 
 	var sec *api.Secret
@@ -140,10 +140,10 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 		}
 	}
 	if len(diff) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: plural(len(fields), "field")})
+		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(fields), "field")})
 	}
 	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", plural(len(diff), "change"), plural(len(fields), "field")),
+		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), runtime.Plural(len(fields), "field")),
 		Diff: diff, Apply: write, Planned: starlark.None,
 	})
 }

@@ -22,8 +22,8 @@ type moduleConfig struct {
 // modules lists the builtin modules every script sees.
 func modules(cfg moduleConfig) []runtime.Module {
 	return []runtime.Module{
-		vault.Module(vault.Config{KeysFile: cfg.keysFile, Stderr: cfg.rawStderr}),
-		nomad.Module(),
+		vault.Module(vault.Options{KeysFile: cfg.keysFile, Stderr: cfg.rawStderr}),
+		nomad.Module(nomad.Options{}),
 		consul.Module(consul.Options{}),
 		http.Module(http.Options{}),
 	}
