@@ -37,7 +37,8 @@ func IndexFingerprint(index uint64) Fingerprint {
 }
 
 // HashFingerprint is the fingerprint of a normalised answer: a SHA-256 of its JSON
-// encoding (encoding/json sorts map keys, so equal answers hash equal).
+// encoding (encoding/json sorts map keys, so equal answers hash equal). Only exported
+// struct fields are encoded: pass a map or a struct with exported fields.
 func HashFingerprint(v any) Fingerprint {
 	b, err := json.Marshal(v)
 	if err != nil {

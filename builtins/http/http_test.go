@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/nvrun/nvrun/runtime"
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
@@ -245,4 +247,25 @@ func TestPlanWarnsOnFailingGet(t *testing.T) {
 	}
 	contains(t, "plan", r.Plan, "# not as expected when planned: status 503")
 	contains(t, "output", r.Out, "(known after apply: http.get.status, main.star:1)")
+}
+
+// A read's record carries the fingerprint of its answer (a hash of status and body), for
+// saved plans: the same answer gives the same fingerprint, a different body another.
+func TestReadFingerprint(t *testing.T) {
+	s := newServer(t)
+	fp := func(path string) runtime.Fingerprint {
+		t.Helper()
+		r := exec(t, fmt.Sprintf("http.get(%q, expect = None)\n", s.URL+path), runtime.Plan, false).MustOK(t)
+		if len(r.Res.Records) != 1 {
+			t.Fatalf("records: %d", len(r.Res.Records))
+		}
+		return r.Res.Records[0].Fingerprint
+	}
+	a, again, other := fp("/names"), fp("/names"), fp("/json")
+	if a == "" || a != again || a == other {
+		t.Errorf("fingerprints: /names %q then %q, /json %q; want equal for equal answers, different otherwise", a, again, other)
+	}
+	if want := fingerprint(runtime.Struct(map[string]starlark.Value{"status": starlark.MakeInt(200), "body": starlark.String(names)})); a != want {
+		t.Errorf("fingerprint %q, want the hash of status and body %q", a, want)
+	}
 }
