@@ -16,6 +16,7 @@ import (
 var (
 	_ starlark.Unpacker = (*DurationArg)(nil)
 	_ starlark.Unpacker = (*StringArg)(nil)
+	_ starlark.Unpacker = (*OptStringArg)(nil)
 	_ starlark.Unpacker = (*SecretArg)(nil)
 	_ starlark.Unpacker = (*NamespaceArg)(nil)
 )
@@ -52,6 +53,17 @@ func (s *StringArg) Unpack(v starlark.Value) error {
 		return nil
 	}
 	return fmt.Errorf("want a string, not %s", v.Type())
+}
+
+// OptStringArg is an optional StringArg: None (or leaving it out) is "".
+type OptStringArg struct{ StringArg }
+
+func (s *OptStringArg) Unpack(v starlark.Value) error {
+	if v == starlark.None {
+		s.StringArg = StringArg{}
+		return nil
+	}
+	return s.StringArg.Unpack(v)
 }
 
 // IsUnknown says whether the string is known only after apply.

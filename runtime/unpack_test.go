@@ -31,6 +31,10 @@ func TestUnpackers(t *testing.T) {
 		{"string", starlark.String("web"), stringTarget, `"web" unknown=false`, ""},
 		{"string unknown", u, stringTarget, `(known after apply: probe.mint, main.star:3:10) unknown=true`, ""},
 		{"string not secret", sec, stringTarget, "", "f: for parameter p: want a string, not secret"},
+		{"string None", starlark.None, stringTarget, "", "f: for parameter p: want a string, not NoneType"},
+		{"optional string None", starlark.None, optStringTarget, `"" unknown=false`, ""},
+		{"optional string", starlark.String("v1"), optStringTarget, `"v1" unknown=false`, ""},
+		{"optional string unknown", u, optStringTarget, `(known after apply: probe.mint, main.star:3:10) unknown=true`, ""},
 		{"secret plain", starlark.String("x"), secretTarget, `"x" sensitive=false`, ""},
 		{"secret", sec, secretTarget, `(sensitive) sensitive=true`, ""},
 		{"secret unknown", u, secretTarget, `(known after apply: probe.mint, main.star:3:10) sensitive=false`, ""},
@@ -62,6 +66,11 @@ func durationTarget() (starlark.Unpacker, func() string) {
 
 func stringTarget() (starlark.Unpacker, func() string) {
 	var s StringArg
+	return &s, func() string { return fmt.Sprintf("%s unknown=%v", s.Shown(), s.IsUnknown()) }
+}
+
+func optStringTarget() (starlark.Unpacker, func() string) {
+	var s OptStringArg
 	return &s, func() string { return fmt.Sprintf("%s unknown=%v", s.Shown(), s.IsUnknown()) }
 }
 

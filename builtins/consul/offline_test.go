@@ -145,3 +145,23 @@ func TestBadCertificateIsAnError(t *testing.T) {
 		t.Errorf("the handler was reached %d times through a failed handshake", hits.Load())
 	}
 }
+
+// Optional arguments may be given as None, as before they had unpackers; a required one
+// may not. Offline: no agent is needed to check arguments.
+func TestNoneArguments(t *testing.T) {
+	cases := []struct{ src, wantErr string }{
+		{`consul.service("web", tag = None)`, ""},
+		{`consul.srv("web", tag = None, dns = None)`, ""},
+		{`consul.service(None)`, `consul.service: for parameter "name": want a string, not NoneType`},
+		{`consul.kv_get(1)`, `consul.kv_get: for parameter "key": want a string, not int`},
+	}
+	for _, c := range cases {
+		r := exec(t, c.src+"\n", runtime.Plan, execOpts{offline: true})
+		switch {
+		case c.wantErr == "" && r.Err != nil:
+			t.Errorf("%s: %s", c.src, r.ErrMsg)
+		case c.wantErr != "" && (r.Err == nil || !strings.Contains(r.ErrMsg, c.wantErr)):
+			t.Errorf("%s: error %q, want it to contain %q", c.src, r.ErrMsg, c.wantErr)
+		}
+	}
+}

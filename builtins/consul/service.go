@@ -20,7 +20,8 @@ import (
 // instance that an earlier step deploys should use consul.wait or consul.srv, which
 // know about the plan/apply difference.
 func (c *consul) service(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name, tag runtime.StringArg
+	var name runtime.StringArg
+	var tag runtime.OptStringArg
 	passing := true
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "tag?", &tag, "passing?", &passing); err != nil {
 		return nil, err
@@ -28,7 +29,7 @@ func (c *consul) service(thread *starlark.Thread, fn *starlark.Builtin, args sta
 	return c.run.Query(thread, runtime.Query{
 		Server:  c.server,
 		Address: "consul service " + name.Shown(),
-		Unknown: firstUnknown(name, tag),
+		Unknown: firstUnknown(name, tag.StringArg),
 		Read: func(ctx context.Context) (runtime.Answer, error) {
 			client, err := c.api()
 			if err != nil {

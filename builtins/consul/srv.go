@@ -23,7 +23,8 @@ import (
 // an earlier step of the same apply may be what deploys it, so a plan records an Unknown
 // and an apply fails naming the service. The fingerprint hashes the answer.
 func (c *consul) srv(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name, tag, dns runtime.StringArg
+	var name runtime.StringArg
+	var tag, dns runtime.OptStringArg
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "name", &name, "tag?", &tag, "dns?", &dns); err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func (c *consul) srv(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 	return c.run.Query(thread, runtime.Query{
 		Server:  c.server,
 		Address: "consul srv " + shown,
-		Unknown: firstUnknown(name, tag, dns),
+		Unknown: firstUnknown(name, tag.StringArg, dns.StringArg),
 		Record:  true,
 		Summary: "SRV lookup",
 		Read: func(ctx context.Context) (runtime.Answer, error) {
