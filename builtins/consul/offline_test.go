@@ -152,8 +152,8 @@ func TestNoneArguments(t *testing.T) {
 	cases := []struct{ src, wantErr string }{
 		{`consul.service("web", tag = None)`, ""},
 		{`consul.srv("web", tag = None, dns = None)`, ""},
-		{`consul.service(None)`, `consul.service: for parameter "name": want a string, not NoneType`},
-		{`consul.kv_get(1)`, `consul.kv_get: for parameter "key": want a string, not int`},
+		{`consul.service(None)`, `consul.service: for parameter name: want a string, not NoneType`},
+		{`consul.kv_get(1)`, `consul.kv_get: for parameter key: want a string, not int`},
 	}
 	for _, c := range cases {
 		r := exec(t, c.src+"\n", runtime.Plan, execOpts{offline: true})
