@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 )
@@ -286,6 +287,9 @@ func (r *Run) readLive(s *Server, unknown string, unblocked bool, read ReadFunc)
 		return Live{}, err
 	}
 	v, fp, err := read(r.ctx)
+	if err != nil && r.mode == Apply && s != nil && s.patience > 0 && IsUnreachable(err) {
+		v, fp, err = s.await(read)
+	}
 	if err != nil {
 		if r.mode == Plan && s != nil && IsUnreachable(err) {
 			s.markUnreachable(err)
@@ -306,6 +310,7 @@ type Server struct {
 	name        string
 	unreachable bool
 	blocked     Unread
+	patience    time.Duration
 }
 
 // Server returns the run's handle on the server a module talks to; name is the module's
@@ -317,6 +322,34 @@ func (r *Run) Server(name string) *Server {
 	s := &Server{run: r, name: name}
 	r.servers[name] = s
 	return s
+}
+
+// Patience is how long an apply's read waits for the server to answer again, e.g. while
+// it restarts after a config change the same apply made (0, the default: not at all).
+// A plan never waits: a server that does not answer it is planned around.
+func (s *Server) Patience(d time.Duration) { s.patience = d }
+
+// await retries read while the server does not answer, for up to its patience, with a
+// backoff from 100ms doubling to 2s. It returns the last attempt's result.
+func (s *Server) await(read ReadFunc) (any, Fingerprint, error) {
+	ctx := s.run.ctx
+	deadline := time.Now().Add(s.patience)
+	pause := 100 * time.Millisecond
+	for {
+		if time.Now().Add(pause).After(deadline) {
+			pause = time.Until(deadline)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		case <-time.After(max(pause, 0)):
+		}
+		v, fp, err := read(ctx)
+		if err == nil || !IsUnreachable(err) || !time.Now().Before(deadline) {
+			return v, fp, err
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }
 
 // Unreachable says whether a plan found the server not answering: its reads are skipped.
