@@ -192,12 +192,25 @@ func TestRegisterHTTPErrors(t *testing.T) {
 		}
 	})
 	t.Run("headers", func(t *testing.T) {
+		// The jobs table was never written (every register above was refused): Nomad
+		// answers index 0 for it; after a register, the register's index.
 		_, qm, err := client.Jobs().List(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !qm.KnownLeader || qm.LastIndex == 0 {
-			t.Errorf("query meta %+v", qm)
+		if !qm.KnownLeader || qm.LastIndex != 0 {
+			t.Errorf("query meta before any job %+v", qm)
+		}
+		resp, _, err := client.Jobs().Register(rawJob("h", "sleep 30"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, qm, err = client.Jobs().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !qm.KnownLeader || qm.LastIndex < resp.JobModifyIndex {
+			t.Errorf("query meta after a register at %d: %+v", resp.JobModifyIndex, qm)
 		}
 		leader, err := client.Status().Leader()
 		if err != nil || leader == "" {
