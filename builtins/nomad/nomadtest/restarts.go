@@ -29,9 +29,9 @@ const restartJitter = 0.25
 type restartDecision int
 
 const (
-	restartNo          restartDecision = iota // Terminated: done, not failed
-	restartNotAllowed                         // Not Restarting: the task fails
-	restartAfterDelay                         // Restarting
+	restartNo         restartDecision = iota // Terminated: done, not failed
+	restartNotAllowed                        // Not Restarting: the task fails
+	restartAfterDelay                        // Restarting
 )
 
 type restartTracker struct {
