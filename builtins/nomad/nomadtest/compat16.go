@@ -29,6 +29,32 @@ func decodeJobRequest(r *http.Request, out any) error {
 	return decodeStrict(r, out)
 }
 
+// withoutTopFields returns body, a JSON object, without the given top-level fields
+// (matched case-insensitively); anything else is returned as is.
+func withoutTopFields(body []byte, fields []string) []byte {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || top == nil {
+		return body
+	}
+	removed := false
+	for key := range top {
+		for _, f := range fields {
+			if strings.EqualFold(key, f) {
+				delete(top, key)
+				removed = true
+			}
+		}
+	}
+	if !removed {
+		return body
+	}
+	out, err := json.Marshal(top)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
 // without16Fields returns body with the 1.6-only fields removed from its top-level
 // Job object (JSON names match case-insensitively, as encoding/json matches them).
 // A body that is not such an object is returned as is, for decodeStrict to judge.

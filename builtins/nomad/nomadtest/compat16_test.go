@@ -88,3 +88,34 @@ func TestNomad16RequestFields(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateJob(t *testing.T) {
+	_, client := newDouble(t, Config{})
+	resp, _, err := client.Jobs().Validate(rawJob("v", "sleep 1"), nil)
+	if err != nil || len(resp.ValidationErrors) != 0 || resp.Error != "" || !resp.DriverConfigValidated {
+		t.Fatalf("valid job: %+v %v", resp, err)
+	}
+	job := rawJob("v", "sleep 1")
+	job.ID = nil
+	job.Priority = new(101)
+	resp, _, err = client.Jobs().Validate(job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Missing job ID", "job priority must be between [1, 100]"}
+	for _, w := range want {
+		found := false
+		for _, got := range resp.ValidationErrors {
+			found = found || strings.Contains(got, w)
+		}
+		if !found {
+			t.Errorf("validation errors %q lack %q", resp.ValidationErrors, w)
+		}
+	}
+	if !strings.Contains(resp.Error, "Missing job ID") {
+		t.Errorf("error %q", resp.Error)
+	}
+	if _, _, err := client.Jobs().Register(job, nil); err == nil {
+		t.Error("the job that validate refused registers")
+	}
+}

@@ -216,10 +216,13 @@ func (s *Server) deploymentsRequest(w http.ResponseWriter, r *http.Request) (any
 }
 
 func (s *Server) deploymentRequest(w http.ResponseWriter, r *http.Request) (any, error) {
+	parts := pathParts(r, "/v1/deployment/")
+	if len(parts) == 2 && (parts[0] == "fail" || parts[0] == "pause") {
+		return s.deploymentOp(r, parts[0], parts[1])
+	}
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
-	parts := pathParts(r, "/v1/deployment/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	setIndex(r, s.tableIndex(tableDeployments))
@@ -274,21 +277,39 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 			"Vault":      vault,
 			"Consul":     map[string]any{"Addr": s.cfg.ConsulAddr},
 		},
-		"member": api.AgentMember{
-			Name:   s.node.Name + "." + s.cfg.Region,
-			Addr:   "127.0.0.1",
-			Port:   4648,
-			Status: "alive",
-			Tags: map[string]string{
-				"region": s.cfg.Region, "dc": s.node.Datacenter, "build": NomadVersion,
-				"role": "nomad", "port": "4647", "bootstrap": "1", "expect": "1",
-			},
-			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
-		},
+		"member": s.member(),
 		"stats": map[string]map[string]string{
 			"nomad":  {"server": "true", "leader": "true", "leader_addr": "127.0.0.1:4647", "bootstrap": "true", "known_regions": "1"},
 			"client": {"node_id": s.node.ID, "known_servers": "127.0.0.1:4647"},
 		},
+	}, nil
+}
+
+// member is the one server as the gossip pool lists it.
+func (s *Server) member() *api.AgentMember {
+	return &api.AgentMember{
+		Name:   s.node.Name + "." + s.cfg.Region,
+		Addr:   "127.0.0.1",
+		Port:   4648,
+		Status: "alive",
+		Tags: map[string]string{
+			"region": s.cfg.Region, "dc": s.node.Datacenter, "build": NomadVersion,
+			"role": "nomad", "port": "4647", "bootstrap": "1", "expect": "1",
+		},
+		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
+	}
+}
+
+// agentMembers serves /v1/agent/members: the one server of the one region.
+func (s *Server) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := onlyGet(r); err != nil {
+		return nil, err
+	}
+	return &api.ServerMembers{
+		ServerName:   s.node.Name + "." + s.cfg.Region,
+		ServerRegion: s.cfg.Region,
+		ServerDC:     s.node.Datacenter,
+		Members:      []*api.AgentMember{s.member()},
 	}, nil
 }
 

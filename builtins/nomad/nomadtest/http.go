@@ -41,6 +41,7 @@ func (s *Server) router() http.Handler {
 	handle := func(pattern string, h handlerFunc) { mux.HandleFunc(pattern, s.wrap(h)) }
 	handle("/v1/jobs", s.jobsRequest)
 	handle("/v1/job/", s.jobSpecificRequest)
+	handle("/v1/validate/job", s.validateJobRequest)
 	handle("/v1/allocations", s.allocationsRequest)
 	handle("/v1/allocation/", s.allocationRequest)
 	handle("/v1/evaluations", s.evaluationsRequest)
@@ -49,6 +50,7 @@ func (s *Server) router() http.Handler {
 	handle("/v1/deployment/", s.deploymentRequest)
 	handle("/v1/agent/self", s.agentSelf)
 	handle("/v1/agent/health", s.agentHealth)
+	handle("/v1/agent/members", s.agentMembers)
 	handle("/v1/status/leader", s.statusLeader)
 	handle("/v1/status/peers", s.statusPeers)
 	handle("/v1/regions", s.regions)

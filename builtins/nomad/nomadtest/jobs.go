@@ -54,6 +54,16 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 			return nil, errInvalidMethod
 		}
 		return s.plan(r, id)
+	case "revert":
+		if r.Method != http.MethodPut && r.Method != http.MethodPost {
+			return nil, errInvalidMethod
+		}
+		return s.revert(r, id)
+	case "evaluate":
+		if r.Method != http.MethodPut && r.Method != http.MethodPost {
+			return nil, errInvalidMethod
+		}
+		return s.evaluate(r, id)
 	case "allocations":
 		return get(func() (any, error) { return s.jobAllocations(r, id) })
 	case "evaluations":
@@ -268,6 +278,11 @@ func (s *Server) register(r *http.Request, pathID string) (any, error) {
 	if pathID != "" && *args.Job.ID != pathID {
 		return nil, coded(http.StatusBadRequest, "Job ID does not match name")
 	}
+	return s.registerArgs(r, &args)
+}
+
+// registerArgs is the server's Job.Register for a decoded request.
+func (s *Server) registerArgs(r *http.Request, args *api.JobRegisterRequest) (any, error) {
 	if args.Job.Type != nil && *args.Job.Type == api.JobTypeSystem {
 		for _, tg := range args.Job.TaskGroups {
 			if tg.Scaling != nil {

@@ -495,7 +495,7 @@ func (s *Server) newDeployment(job *api.Job, p *schedPlan) *api.Deployment {
 // versions when olderOnly).
 func (s *Server) cancelDeployments(job *api.Job, why string, olderOnly bool) {
 	for _, d := range s.deployments {
-		if d.JobID != str(job.ID) || d.Namespace != str(job.Namespace) || d.Status != deployRunning {
+		if d.JobID != str(job.ID) || d.Namespace != str(job.Namespace) || (d.Status != deployRunning && d.Status != deployPaused) {
 			continue
 		}
 		if olderOnly && d.JobVersion == u64(job.Version) && d.JobCreateIndex == u64(job.CreateIndex) {
