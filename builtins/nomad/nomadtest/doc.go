@@ -23,6 +23,7 @@
 //	PUT POST /v1/validate/job                      admission checks only
 //	GET /v1/job/:id/{allocations,evaluations,deployments,deployment,versions,summary}
 //	GET /v1/allocations, /v1/allocation/:id
+//	PUT POST /v1/allocation/:id/stop               migrate: stop and replace
 //	GET /v1/evaluations, /v1/evaluation/:id (?related), /v1/evaluation/:id/allocations
 //	GET /v1/deployments, /v1/deployment/:id, /v1/deployment/allocations/:id
 //	PUT POST /v1/deployment/{fail,pause}/:id       fail, pause or resume
@@ -107,7 +108,7 @@
 //     tasks do not run when the allocation is stopped.
 //   - Job submissions (source), scaling, dispatch, periodic launches, ACLs, variables,
 //     Nomad service discovery and the HCL parse endpoint are not served; nor are node
-//     reads and operations (/v1/node/...), allocation stop, exec and stats, deployment
+//     reads and operations (/v1/node/...), allocation exec, signals and stats, deployment
 //     promotion and allocation health, evaluation deletion, operator and cluster
 //     membership endpoints (join, force-leave), or the agent monitor.
 //
@@ -118,6 +119,13 @@
 // TestUpstreamAPITests runs the upstream tests of jobs, plan, allocations, evaluations,
 // deployments, agent, status and nodes (the nomad/api version go.mod names, copied from
 // the module cache at test time) and asserts which pass; cmd/nomad-shim/upstream_expect_test.go
-// lists every one, with the reason for each that does not: behaviour newer than Nomad
-// 1.6, or an endpoint listed above as not served.
+// lists every one, with the reason for each that does not: an endpoint listed above as
+// not served, or behaviour newer than Nomad 1.6:
+//
+//   - TestJobs_Register_PreserveResources: the PreserveResources register option (Nomad
+//     1.10); Nomad 1.6 registers the new resources.
+//   - TestAllocations_Info: expects NetworkStatus for a job without a group network;
+//     Nomad 1.6 sets it only for bridge and CNI networks.
+//   - TestAllocations_Stop: its rescheduled case stops with ?reschedule=true, which
+//     Nomad 1.6 does not read.
 package nomadtest

@@ -62,10 +62,13 @@ func (s *Server) allocationsRequest(w http.ResponseWriter, r *http.Request) (any
 }
 
 func (s *Server) allocationRequest(w http.ResponseWriter, r *http.Request) (any, error) {
+	parts := pathParts(r, "/v1/allocation/")
+	if len(parts) == 2 && parts[1] == "stop" {
+		return s.allocStop(r, parts[0])
+	}
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
-	parts := pathParts(r, "/v1/allocation/")
 	if len(parts) != 1 || parts[0] == "" {
 		return nil, coded(http.StatusNotFound, "Invalid URL")
 	}
