@@ -144,6 +144,7 @@ func (s *Server) evaluationRequest(w http.ResponseWriter, r *http.Request) (any,
 	if e == nil || !namespaceMatches(r, e.Namespace) {
 		return nil, coded(http.StatusNotFound, "eval not found")
 	}
+	setIndex(r, e.ModifyIndex)
 	related, err := boolParam(r.URL.Query(), "related")
 	if err != nil {
 		return nil, err
@@ -235,6 +236,7 @@ func (s *Server) deploymentRequest(w http.ResponseWriter, r *http.Request) (any,
 		if d == nil || !namespaceMatches(r, d.Namespace) {
 			return nil, coded(http.StatusNotFound, "deployment not found")
 		}
+		setIndex(r, d.ModifyIndex)
 		return d, nil
 	case len(parts) == 2 && parts[0] == "allocations":
 		setIndex(r, s.tableIndex(tableAllocs))
