@@ -22,6 +22,7 @@
 //	PUT POST /v1/job/:id/{revert,evaluate}         revert to a version, force an evaluation
 //	PUT POST /v1/validate/job                      admission checks only
 //	GET /v1/job/:id/{allocations,evaluations,deployments,deployment,versions,summary}
+//	GET /v1/job/:id/submission?version=N          the source a version was registered from
 //	GET /v1/allocations, /v1/allocation/:id
 //	PUT POST /v1/allocation/:id/stop               migrate: stop and replace
 //	GET /v1/evaluations, /v1/evaluation/:id (?related), /v1/evaluation/:id/allocations
@@ -106,11 +107,11 @@
 //     group (kill_signal, then SIGKILL after kill_timeout).
 //   - Lifecycle hooks are ordered (prestart, main, poststart, poststop) but poststop
 //     tasks do not run when the allocation is stopped.
-//   - Job submissions (source), scaling, dispatch, periodic launches, ACLs, variables,
-//     Nomad service discovery and the HCL parse endpoint are not served; nor are node
-//     reads and operations (/v1/node/...), allocation exec, signals and stats, deployment
-//     promotion and allocation health, evaluation deletion, operator and cluster
-//     membership endpoints (join, force-leave), or the agent monitor.
+//   - Scaling, dispatch, periodic launches, ACLs, variables, namespaces other than
+//     "default", Nomad service discovery and the HCL parse endpoint are not served; nor
+//     are node reads and operations (/v1/node/...), allocation exec, signals and stats,
+//     deployment promotion and allocation health, evaluation deletion, operator and
+//     cluster membership endpoints (join, force-leave), or the agent monitor.
 //
 // # Upstream tests
 //

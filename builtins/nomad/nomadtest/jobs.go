@@ -76,6 +76,8 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 		return get(func() (any, error) { return s.jobVersions(r, id) })
 	case "summary":
 		return get(func() (any, error) { return s.jobSummaryRequest(r, id) })
+	case "submission":
+		return get(func() (any, error) { return s.jobSubmission(r, id) })
 	}
 	return nil, coded(http.StatusNotFound, "Invalid URL")
 }
@@ -332,6 +334,7 @@ func (s *Server) registerArgs(r *http.Request, args *api.JobRegisterRequest) (an
 		job = existing.job
 	}
 	s.registrations[key]++
+	warnings := s.keepSubmission(key, args.Submission)
 	eval := s.newEval(job, "job-register")
 	if args.EvalPriority != 0 {
 		eval.Priority = args.EvalPriority
@@ -341,6 +344,7 @@ func (s *Server) registerArgs(r *http.Request, args *api.JobRegisterRequest) (an
 		EvalID:          eval.ID,
 		EvalCreateIndex: eval.CreateIndex,
 		JobModifyIndex:  u64(job.JobModifyIndex),
+		Warnings:        warnings,
 		queryMeta:       queryMeta{Index: eval.CreateIndex, KnownLeader: true},
 	}, nil
 }
@@ -420,7 +424,7 @@ func (s *Server) deregister(r *http.Request, id string) (any, error) {
 		job = copyJob(e.job)
 		job.Stop = new(true)
 		delete(s.jobs, key)
-		s.write(tableJobs, tableJobVersion, tableJobSummary)
+		s.write(tableJobs, tableJobVersion, tableJobSummary, tableJobSubmission)
 	default:
 		job = copyJob(e.job)
 		job.Stop = new(true)

@@ -111,6 +111,8 @@ type nsID struct{ ns, id string }
 type jobEntry struct {
 	job      *api.Job   // the latest version, with server-set fields
 	versions []*api.Job // newest first, at most maxTrackedVersions
+
+	submissions map[uint64]*api.JobSubmission // by version (submission.go)
 }
 
 // maxTrackedVersions is Nomad's JobTrackedVersions.
