@@ -29,7 +29,8 @@
 //	GET /v1/deployments, /v1/deployment/:id, /v1/deployment/allocations/:id
 //	PUT POST /v1/deployment/{fail,pause}/:id       fail, pause or resume
 //	GET /v1/agent/{self,health,members}, /v1/status/leader, /v1/status/peers
-//	GET /v1/regions, /v1/nodes, /v1/namespaces, /v1/namespace/:name
+//	GET /v1/regions, /v1/nodes, /v1/namespaces
+//	GET PUT POST DELETE /v1/namespace[/:name]      namespaces ("default" always exists)
 //
 // Every answer carries X-Nomad-Index (and, for reads, X-Nomad-KnownLeader and
 // X-Nomad-LastContact). As in Nomad's state store, a read answers the index of the
@@ -37,7 +38,7 @@
 // namespaces), 0 for a table never written, and a blocking query (?index=&wait=) waits
 // for a write to those tables, not to any. A write answers the index of the
 // evaluation it created. ?region= must be "global" or the agent's region, ?namespace=
-// selects (only "default" exists, "*" lists all). Lists take ?prefix=, ?per_page=,
+// selects ("*" lists all). Lists take ?prefix=, ?per_page=,
 // ?next_token= and ?reverse= (X-Nomad-NextToken, with Nomad's tokens: namespace.ID for
 // jobs, CreateIndex.ID for evaluations, allocations and deployments); allocation lists
 // take ?resources= and ?task_states=, node lists ?resources=, evaluation lists ?job=
@@ -107,11 +108,11 @@
 //     group (kill_signal, then SIGKILL after kill_timeout).
 //   - Lifecycle hooks are ordered (prestart, main, poststart, poststop) but poststop
 //     tasks do not run when the allocation is stopped.
-//   - Scaling, dispatch, periodic launches, ACLs, variables, namespaces other than
-//     "default", Nomad service discovery and the HCL parse endpoint are not served; nor
-//     are node reads and operations (/v1/node/...), allocation exec, signals and stats,
-//     deployment promotion and allocation health, evaluation deletion, operator and
-//     cluster membership endpoints (join, force-leave), or the agent monitor.
+//   - Scaling, dispatch, periodic launches, ACLs, variables, Nomad service discovery
+//     and the HCL parse endpoint are not served; nor are node reads and operations
+//     (/v1/node/...), allocation exec, signals and stats, deployment promotion and
+//     allocation health, evaluation deletion, operator and cluster membership endpoints
+//     (join, force-leave), or the agent monitor.
 //
 // # Upstream tests
 //

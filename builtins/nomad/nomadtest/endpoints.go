@@ -380,30 +380,3 @@ func (s *Server) nodeStub() *api.NodeListStub {
 		ModifyIndex:           1,
 	}
 }
-
-var defaultNamespace = &api.Namespace{Name: api.DefaultNamespace, Description: "Default shared namespace", CreateIndex: 1, ModifyIndex: 1}
-
-func (s *Server) namespacesRequest(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	if err := refuseFilter(r); err != nil {
-		return nil, err
-	}
-	setIndex(r, 1)
-	out := []*api.Namespace{}
-	if strings.HasPrefix(defaultNamespace.Name, r.URL.Query().Get("prefix")) {
-		out = append(out, defaultNamespace)
-	}
-	return paginate(r, out, func(n *api.Namespace) pageKey { return pageKey{id: n.Name} })
-}
-
-func (s *Server) namespaceRequest(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	if parts := pathParts(r, "/v1/namespace/"); len(parts) == 1 && parts[0] == api.DefaultNamespace {
-		return defaultNamespace, nil
-	}
-	return nil, coded(http.StatusNotFound, "namespace not found")
-}

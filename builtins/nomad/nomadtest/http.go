@@ -57,6 +57,7 @@ func (s *Server) router() http.Handler {
 	handle("/v1/nodes", s.nodesRequest)
 	handle("/v1/namespaces", s.namespacesRequest)
 	handle("/v1/namespace/", s.namespaceRequest)
+	handle("/v1/namespace", s.namespaceRequest)
 	return mux
 }
 

@@ -251,7 +251,7 @@ func (s *Server) admit(r *http.Request, in *api.Job, wr api.WriteRequest) (*api.
 	if err := admissionErrors(job, vc.enabled()); err != nil {
 		return nil, rpcError(err)
 	}
-	if ns := str(job.Namespace); ns != api.DefaultNamespace {
+	if ns := str(job.Namespace); !s.namespaceExists(ns) {
 		return nil, rpcError(fmt.Errorf("job %q is in nonexistent namespace %q", str(job.ID), ns))
 	}
 	return job, nil

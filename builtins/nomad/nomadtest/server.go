@@ -99,6 +99,7 @@ type Server struct {
 	allocs        map[string]*allocEntry
 	deployments   map[string]*api.Deployment
 	registrations map[nsID]int
+	namespaces    map[string]*api.Namespace // besides "default" (namespaces.go)
 	closed        bool
 
 	consulOnce   sync.Once

@@ -10,7 +10,6 @@ const (
 	notServedAgent   = "not served: cluster membership, monitor and scheduler-worker agent endpoints"
 	notServedOps     = "not served: this operation on allocations, deployments, evaluations or nodes (doc.go)"
 	notServedScaling = "not served: scaling"
-	notServedNS      = "not served: creating namespaces (only \"default\" exists)"
 	notServedParse   = "not served: the HCL parse endpoint"
 	notServedPeriod  = "not served: periodic launches"
 )
@@ -88,8 +87,8 @@ var upstreamTests = map[string]string{
 	"TestJobs_ScaleAction_Noop":             notServedScaling,
 	"TestJobs_ScaleInvalidAction":           notServedScaling,
 	"TestJobs_ScaleStatus":                  notServedScaling,
-	"TestJobs_Submission_delete":            notServedNS,
-	"TestJobs_Submission_namespaces":        notServedNS,
+	"TestJobs_Submission_delete":            pass,
+	"TestJobs_Submission_namespaces":        pass,
 	"TestJobs_Submission_versions":          pass,
 
 	// nodes_test.go
