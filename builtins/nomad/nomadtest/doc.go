@@ -23,6 +23,7 @@
 //	PUT POST /v1/validate/job                      admission checks only
 //	GET /v1/job/:id/{allocations,evaluations,deployments,deployment,versions,summary}
 //	GET /v1/job/:id/submission?version=N          the source a version was registered from
+//	GET PUT POST /v1/job/:id/scale                 scale status, scale a group (events kept)
 //	GET /v1/allocations, /v1/allocation/:id
 //	PUT POST /v1/allocation/:id/stop               migrate: stop and replace
 //	GET /v1/evaluations, /v1/evaluation/:id (?related), /v1/evaluation/:id/allocations
@@ -108,8 +109,8 @@
 //     group (kill_signal, then SIGKILL after kill_timeout).
 //   - Lifecycle hooks are ordered (prestart, main, poststart, poststop) but poststop
 //     tasks do not run when the allocation is stopped.
-//   - Scaling, dispatch, periodic launches, ACLs, variables, Nomad service discovery
-//     and the HCL parse endpoint are not served; nor are node reads and operations
+//   - Dispatch, periodic launches, ACLs, variables, Nomad service discovery and the HCL
+//     parse endpoint are not served; nor are node reads and operations
 //     (/v1/node/...), allocation exec, signals and stats, deployment promotion and
 //     allocation health, evaluation deletion, operator and cluster membership endpoints
 //     (join, force-leave), or the agent monitor.
@@ -130,4 +131,6 @@
 //     Nomad 1.6 sets it only for bridge and CNI networks.
 //   - TestAllocations_Stop: its rescheduled case stops with ?reschedule=true, which
 //     Nomad 1.6 does not read.
+//   - TestJobs_ScaleInvalidAction: expects 400 for an empty job ID, where Nomad 1.6's
+//     HTTP mux redirects /v1/job//scale and answers 404 (as the 2023 test expects).
 package nomadtest

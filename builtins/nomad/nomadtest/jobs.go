@@ -78,6 +78,8 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 		return get(func() (any, error) { return s.jobSummaryRequest(r, id) })
 	case "submission":
 		return get(func() (any, error) { return s.jobSubmission(r, id) })
+	case "scale":
+		return s.jobScale(r, id)
 	}
 	return nil, coded(http.StatusNotFound, "Invalid URL")
 }

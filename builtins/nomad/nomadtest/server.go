@@ -113,7 +113,8 @@ type jobEntry struct {
 	job      *api.Job   // the latest version, with server-set fields
 	versions []*api.Job // newest first, at most maxTrackedVersions
 
-	submissions map[uint64]*api.JobSubmission // by version (submission.go)
+	submissions   map[uint64]*api.JobSubmission  // by version (submission.go)
+	scalingEvents map[string][]*api.ScalingEvent // by group, newest first (scale.go)
 }
 
 // maxTrackedVersions is Nomad's JobTrackedVersions.
