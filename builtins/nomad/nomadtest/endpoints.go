@@ -21,9 +21,6 @@ func (s *Server) allocationsRequest(w http.ResponseWriter, r *http.Request) (any
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
-	if err := refuseFilter(r); err != nil {
-		return nil, err
-	}
 	q := r.URL.Query()
 	ns, prefix := requestNamespace(r), q.Get("prefix")
 	// The stub fields a list may add (resources) or drop (task_states), as Nomad 1.6.
@@ -90,9 +87,6 @@ func namespaceMatches(r *http.Request, ns string) bool {
 
 func (s *Server) evaluationsRequest(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	if err := refuseFilter(r); err != nil {
 		return nil, err
 	}
 	q := r.URL.Query()
@@ -196,9 +190,6 @@ func (s *Server) relatedEvals(e *api.Evaluation) []*api.EvaluationStub {
 
 func (s *Server) deploymentsRequest(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	if err := refuseFilter(r); err != nil {
 		return nil, err
 	}
 	ns, prefix := requestNamespace(r), r.URL.Query().Get("prefix")
@@ -337,9 +328,6 @@ func (s *Server) regions(w http.ResponseWriter, r *http.Request) (any, error) {
 
 func (s *Server) nodesRequest(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	if err := refuseFilter(r); err != nil {
 		return nil, err
 	}
 	resources, err := boolParam(r.URL.Query(), "resources")

@@ -70,6 +70,13 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 			writeError(w, rpcError(errors.New("No path to region")))
 			return
 		}
+		// No read filters with ?filter= here: refuse it rather than answer unfiltered.
+		if r.Method == http.MethodGet {
+			if err := refuseFilter(r); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
 		minIndex, wait, err := blockingParams(r)
 		if err != nil {
 			writeError(w, err)

@@ -123,7 +123,7 @@ func TestListQueryParams(t *testing.T) {
 	}
 
 	t.Run("filter is refused, not ignored", func(t *testing.T) {
-		for _, path := range []string{"/v1/jobs", "/v1/allocations", "/v1/evaluations", "/v1/deployments", "/v1/nodes", "/v1/namespaces"} {
+		for _, path := range []string{"/v1/jobs", "/v1/allocations", "/v1/evaluations", "/v1/deployments", "/v1/nodes", "/v1/namespaces", "/v1/job/a/allocations"} {
 			code, _, _, body := get(t, srv, path+"?filter=ID+%3D%3D+%22a%22")
 			if code != 400 || !strings.HasPrefix(body, "failed to read filter expression") {
 				t.Errorf("GET %s?filter=: %d %q", path, code, body)

@@ -85,9 +85,6 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 }
 
 func (s *Server) listJobs(r *http.Request) (any, error) {
-	if err := refuseFilter(r); err != nil {
-		return nil, err
-	}
 	ns := requestNamespace(r)
 	prefix := r.URL.Query().Get("prefix")
 	withMeta := r.URL.Query().Get("meta") == "true"

@@ -13,7 +13,9 @@ import (
 // cannot evaluate filter expressions (go-bexpr is not available to it): it refuses
 // them with Nomad's 400 for a filter it cannot read, rather than answer unfiltered.
 
-// refuseFilter answers 400 to a request with ?filter=.
+// refuseFilter answers 400 to a read with ?filter= (any endpoint: the double cannot
+// tell the ones Nomad filters from those that ignore it, and must not answer
+// unfiltered where Nomad filters).
 func refuseFilter(r *http.Request) error {
 	if f := r.URL.Query().Get("filter"); f != "" {
 		return coded(http.StatusBadRequest, "failed to read filter expression: filter expressions are not evaluated by the nomadtest double")

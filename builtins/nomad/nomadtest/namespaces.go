@@ -50,9 +50,6 @@ func (s *Server) namespacesRequest(w http.ResponseWriter, r *http.Request) (any,
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
-	if err := refuseFilter(r); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	setIndex(r, s.tableIndex(tableNamespaces))
