@@ -541,3 +541,19 @@ func TestStaticPortCollision(t *testing.T) {
 		t.Errorf("destructive update of the port holder: %+v %v", plan.FailedTGAllocs, err)
 	}
 }
+
+// Nomad 1.6's mux answered an unclean path with 301, which clients follow with a GET:
+// a PUT to /v1/job//scale becomes a read of the job "scale".
+func TestUncleanPathRedirect(t *testing.T) {
+	srv, _ := newDouble(t, Config{})
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v1/job//scale", strings.NewReader(`{}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 404 || resp.Request.Method != http.MethodGet || resp.Request.URL.Path != "/v1/job/scale" || !strings.Contains(string(b), "job not found") {
+		t.Errorf("%s %s %s: %s", resp.Status, resp.Request.Method, resp.Request.URL.Path, b)
+	}
+}

@@ -39,7 +39,8 @@
 // namespaces), 0 for a table never written, and a blocking query (?index=&wait=) waits
 // for a write to those tables, not to any. A write answers the index of the
 // evaluation it created. ?region= must be "global" or the agent's region, ?namespace=
-// selects ("*" lists all). Lists take ?prefix=, ?per_page=,
+// selects ("*" lists all). An unclean path ("//", "..") is redirected with 301, as the
+// Go 1.20 mux of Nomad 1.6 did. Lists take ?prefix=, ?per_page=,
 // ?next_token= and ?reverse= (X-Nomad-NextToken, with Nomad's tokens: namespace.ID for
 // jobs, CreateIndex.ID for evaluations, allocations and deployments); allocation lists
 // take ?resources= and ?task_states=, node lists ?resources=, evaluation lists ?job=

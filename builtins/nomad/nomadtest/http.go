@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,37 @@ func (s *Server) router() http.Handler {
 	handle("/v1/namespaces", s.namespacesRequest)
 	handle("/v1/namespace/", s.namespaceRequest)
 	handle("/v1/namespace", s.namespaceRequest)
-	return mux
+	return cleanPaths(mux)
+}
+
+// cleanPaths redirects a request for an unclean path (a "//", "." or ".." segment)
+// with 301 Moved Permanently, as the Go 1.20 ServeMux of Nomad 1.6 did; newer muxes
+// answer 307, which keeps a PUT a PUT. Clients follow a 301 with a GET.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := cleanPath(r.URL.Path); p != r.URL.Path {
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is net/http's: path.Clean, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // wrap does what Nomad's HTTP wrapper does around every endpoint: region forwarding
