@@ -150,19 +150,22 @@ func serve(cfg agentConfig, files []string, dev bool) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", proxy)
-	// testutil (since Nomad 1.7) waits for the keyring through the JWKS endpoint,
-	// which Nomad 1.6 does not serve; answer it here so that the probe sees a leader.
-	mux.HandleFunc("/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
+	// No ServeMux here: its own path cleaning would answer before the double does.
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// testutil (since Nomad 1.7) waits for the keyring through the JWKS endpoint,
+		// which Nomad 1.6 does not serve; answer it here so that the probe sees a leader.
+		if r.URL.Path == "/.well-known/jwks.json" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks)
+			return
+		}
+		proxy.ServeHTTP(w, r)
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 
 	sig := make(chan os.Signal, 1)
