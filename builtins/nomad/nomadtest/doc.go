@@ -126,8 +126,8 @@
 // lists every one, with the reason for each that does not: an endpoint listed above as
 // not served, or behaviour newer than Nomad 1.6:
 //
-//   - TestJobs_Register_PreserveResources: the PreserveResources register option (Nomad
-//     1.10); Nomad 1.6 registers the new resources.
+//   - TestJobs_Register_PreserveResources: the PreserveResources register option, added
+//     after 1.6; Nomad 1.6 registers the new resources.
 //   - TestAllocations_Info: expects NetworkStatus for a job without a group network;
 //     Nomad 1.6 sets it only for bridge and CNI networks.
 //   - TestAllocations_Stop: its rescheduled case stops with ?reschedule=true, which
