@@ -134,4 +134,7 @@
 //     Nomad 1.6 does not read.
 //   - TestJobs_ScaleInvalidAction: expects 400 for an empty job ID, where Nomad 1.6's
 //     HTTP mux redirects /v1/job//scale and answers 404 (as the 2023 test expects).
+//
+// TestNomad16EraClient runs a program built with the May 2023 nomad/api (a 1.6-era
+// client) against the shim.
 package nomadtest

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -28,11 +27,7 @@ func TestUpstreamAPITests(t *testing.T) {
 		t.Fatalf("the go command is needed to run the upstream tests: %v", err)
 	}
 	tmp := t.TempDir()
-	binDir := filepath.Join(tmp, "bin")
-	build := exec.Command(goBin, "build", "-o", filepath.Join(binDir, "nomad"), ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the shim: %v\n%s", err, out)
-	}
+	binDir := buildShim(t, goBin, tmp)
 	modDir := upstreamModule(t, goBin)
 	work := filepath.Join(tmp, "api")
 	if err := copyTree(modDir, work); err != nil {
@@ -78,6 +73,17 @@ func TestUpstreamAPITests(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d in-scope upstream nomad/api tests pass", passed, len(names))
+}
+
+// buildShim builds this command as dir/bin/nomad and returns dir/bin.
+func buildShim(t *testing.T, goBin, dir string) string {
+	t.Helper()
+	binDir := filepath.Join(dir, "bin")
+	build := exec.Command(goBin, "build", "-o", filepath.Join(binDir, "nomad"), ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the shim: %v\n%s", err, out)
+	}
+	return binDir
 }
 
 // upstreamModule is the module cache directory of the nomad/api version go.mod names.
@@ -180,5 +186,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var _ = fmt.Sprintf
