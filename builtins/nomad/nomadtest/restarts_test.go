@@ -132,6 +132,29 @@ func TestTaskRestarts(t *testing.T) {
 		}
 	})
 
+	t.Run("stopped while waiting to restart", func(t *testing.T) {
+		job := rawJob("waiting", "exit 1")
+		job.TaskGroups[0].RestartPolicy = &api.RestartPolicy{Attempts: new(1), Delay: new(time.Hour), Interval: new(2 * time.Hour)}
+		if _, _, err := client.Jobs().Register(job, nil); err != nil {
+			t.Fatal(err)
+		}
+		a := waitAlloc(t, srv, "waiting", 20*time.Second, "a restart pending", func(a *api.Allocation) bool {
+			return hasEvent(a, "server", "Restarting", "Task restarting in 1h")
+		})
+		if ts := a.TaskStates["server"]; ts.State != "pending" || ts.Restarts != 1 {
+			t.Errorf("waiting task: %s restarts %d", ts.State, ts.Restarts)
+		}
+		if _, _, err := client.Jobs().Deregister("waiting", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		a = waitAlloc(t, srv, "waiting", 20*time.Second, "the task killed", func(a *api.Allocation) bool {
+			return a.ClientStatus == "complete"
+		})
+		if ts := a.TaskStates["server"]; ts.State != "dead" || ts.Failed || !hasEvent(a, "server", "Killed", "") {
+			t.Errorf("stopped task: %s failed=%v events %q", ts.State, ts.Failed, taskEvents(a, "server"))
+		}
+	})
+
 	t.Run("a batch task that succeeds is not restarted", func(t *testing.T) {
 		job := rawJob("done", "true")
 		job.Type = new("batch")
