@@ -40,11 +40,12 @@
 // for a write to those tables, not to any. A write answers the index of the
 // evaluation it created. ?region= must be "global" or the agent's region, ?namespace=
 // selects ("*" lists all). An unclean path ("//", "..") is redirected with 301, as the
-// Go 1.20 mux of Nomad 1.6 did. Lists take ?prefix=, ?per_page=,
-// ?next_token= and ?reverse= (X-Nomad-NextToken, with Nomad's tokens: namespace.ID for
-// jobs, CreateIndex.ID for evaluations, allocations and deployments); allocation lists
-// take ?resources= and ?task_states=, node lists ?resources=, evaluation lists ?job=
-// and ?status=.
+// Go 1.20 mux of Nomad 1.6 did. Lists take ?prefix=; the job, allocation, evaluation,
+// deployment and node lists page with ?per_page=, ?next_token= and ?reverse=
+// (X-Nomad-NextToken, with Nomad's tokens: namespace.ID for jobs, CreateIndex.ID for
+// evaluations, allocations and deployments), the namespace list refuses them; allocation
+// lists take ?resources= and ?task_states=, node lists ?resources=, evaluation lists
+// ?job= and ?status=.
 //
 // # As Nomad 1.6 does it
 //

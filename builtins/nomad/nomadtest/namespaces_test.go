@@ -25,6 +25,9 @@ func TestNamespaces(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("namespaces %v %v", list, err)
 	}
+	if _, _, err := nss.List(&api.QueryOptions{PerPage: 1}); statusOf(err) != 400 {
+		t.Errorf("paging namespaces is refused, not ignored: %v", err)
+	}
 	got, _, err := nss.Info("team", nil)
 	if err != nil || got.Description != "a team" || got.CreateIndex == 0 {
 		t.Errorf("info %+v %v", got, err)
