@@ -35,7 +35,7 @@ func (s *Server) placeAlloc(eval *api.Evaluation, job *api.Job, pl placement, d 
 	}
 
 	t := now()
-	idx := s.bump()
+	idx := s.write(tableAllocs, tableJobSummary)
 	alloc := &api.Allocation{
 		ID:        id,
 		Namespace: str(job.Namespace),
@@ -148,7 +148,7 @@ func allocResources(tg *api.TaskGroup, shared []api.PortMapping, sharedNets []*a
 
 // stopAlloc marks an allocation to stop and tells its runner; callers hold s.mu.
 func (s *Server) stopAlloc(e *allocEntry, reason string) {
-	idx := s.bump()
+	idx := s.write(tableAllocs)
 	e.alloc.DesiredStatus = allocDesiredStop
 	e.alloc.DesiredDescription = reason
 	e.alloc.ModifyIndex, e.alloc.AllocModifyIndex, e.alloc.ModifyTime = idx, idx, now()
@@ -162,7 +162,7 @@ func (s *Server) stopAlloc(e *allocEntry, reason string) {
 
 // updateInPlace moves a running allocation to a new job version; callers hold s.mu.
 func (s *Server) updateInPlace(e *allocEntry, evalID string, job *api.Job, d *api.Deployment) {
-	idx := s.bump()
+	idx := s.write(tableAllocs)
 	e.alloc.Job = copyJob(job)
 	e.alloc.EvalID = evalID
 	e.alloc.ModifyIndex, e.alloc.AllocModifyIndex, e.alloc.ModifyTime = idx, idx, now()
@@ -191,7 +191,7 @@ func (s *Server) updateAlloc(id string, fn func(a *api.Allocation)) {
 		return
 	}
 	fn(e.alloc)
-	idx := s.bump()
+	idx := s.write(tableAllocs, tableJobSummary)
 	e.alloc.ModifyIndex, e.alloc.ModifyTime = idx, now()
 	e.alloc.ClientStatus, e.alloc.ClientDescription = clientStatus(e.alloc)
 	if d := s.deployments[e.alloc.DeploymentID]; d != nil {

@@ -192,12 +192,25 @@ func TestRegisterHTTPErrors(t *testing.T) {
 		}
 	})
 	t.Run("headers", func(t *testing.T) {
+		// The jobs table was never written (every register above was refused): Nomad
+		// answers index 0 for it; after a register, the register's index.
 		_, qm, err := client.Jobs().List(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !qm.KnownLeader || qm.LastIndex == 0 {
-			t.Errorf("query meta %+v", qm)
+		if !qm.KnownLeader || qm.LastIndex != 0 {
+			t.Errorf("query meta before any job %+v", qm)
+		}
+		resp, _, err := client.Jobs().Register(rawJob("h", "sleep 30"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, qm, err = client.Jobs().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !qm.KnownLeader || qm.LastIndex < resp.JobModifyIndex {
+			t.Errorf("query meta after a register at %d: %+v", resp.JobModifyIndex, qm)
 		}
 		leader, err := client.Status().Leader()
 		if err != nil || leader == "" {
@@ -526,5 +539,21 @@ func TestStaticPortCollision(t *testing.T) {
 	plan, _, err = client.Jobs().Plan(job, false, nil)
 	if err != nil || len(plan.FailedTGAllocs) != 0 {
 		t.Errorf("destructive update of the port holder: %+v %v", plan.FailedTGAllocs, err)
+	}
+}
+
+// Nomad 1.6's mux answered an unclean path with 301, which clients follow with a GET:
+// a PUT to /v1/job//scale becomes a read of the job "scale".
+func TestUncleanPathRedirect(t *testing.T) {
+	srv, _ := newDouble(t, Config{})
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v1/job//scale", strings.NewReader(`{}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 404 || resp.Request.Method != http.MethodGet || resp.Request.URL.Path != "/v1/job/scale" || !strings.Contains(string(b), "job not found") {
+		t.Errorf("%s %s %s: %s", resp.Status, resp.Request.Method, resp.Request.URL.Path, b)
 	}
 }

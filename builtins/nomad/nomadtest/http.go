@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ func (s *Server) router() http.Handler {
 	handle := func(pattern string, h handlerFunc) { mux.HandleFunc(pattern, s.wrap(h)) }
 	handle("/v1/jobs", s.jobsRequest)
 	handle("/v1/job/", s.jobSpecificRequest)
+	handle("/v1/validate/job", s.validateJobRequest)
 	handle("/v1/allocations", s.allocationsRequest)
 	handle("/v1/allocation/", s.allocationRequest)
 	handle("/v1/evaluations", s.evaluationsRequest)
@@ -49,6 +51,7 @@ func (s *Server) router() http.Handler {
 	handle("/v1/deployment/", s.deploymentRequest)
 	handle("/v1/agent/self", s.agentSelf)
 	handle("/v1/agent/health", s.agentHealth)
+	handle("/v1/agent/members", s.agentMembers)
 	handle("/v1/status/leader", s.statusLeader)
 	handle("/v1/status/peers", s.statusPeers)
 	handle("/v1/regions", s.regions)
@@ -57,7 +60,38 @@ func (s *Server) router() http.Handler {
 	handle("/v1/namespace/", s.namespaceRequest)
 	handle(jwksPath, s.jwksRequest)
 	handle(oidcDiscoveryPath, s.oidcDiscoveryRequest)
-	return mux
+	handle("/v1/namespace", s.namespaceRequest)
+	return cleanPaths(mux)
+}
+
+// cleanPaths redirects a request for an unclean path (a "//", "." or ".." segment)
+// with 301 Moved Permanently, as the Go 1.20 ServeMux of Nomad 1.6 did; newer muxes
+// answer 307, which keeps a PUT a PUT. Clients follow a 301 with a GET.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := cleanPath(r.URL.Path); p != r.URL.Path {
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is net/http's: path.Clean, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // wrap does what Nomad's HTTP wrapper does around every endpoint: region forwarding
@@ -69,20 +103,56 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 			writeError(w, rpcError(errors.New("No path to region")))
 			return
 		}
+		// No read filters with ?filter= here: refuse it rather than answer unfiltered.
 		if r.Method == http.MethodGet {
-			if err := s.block(r); err != nil {
+			if err := refuseFilter(r); err != nil {
 				writeError(w, err)
 				return
 			}
 		}
-		out, err := h(w, r)
+		minIndex, wait, err := blockingParams(r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		var out any
+		var index uint64
+		var ans *answer
+		for {
+			s.mu.Lock()
+			ch := s.changed
+			s.mu.Unlock()
+			var req *http.Request
+			req, ans = withAnswer(r)
+			out, err = h(w, req)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			index = s.answerIndexOf(ans, out)
+			if minIndex == 0 || index > minIndex {
+				break
+			}
+			// A blocking query: run again after the next write, until ?wait= ends.
+			s.blocking.Add(1)
+			select {
+			case <-ch:
+				s.blocking.Add(-1)
+				continue
+			case <-deadline.C:
+			case <-r.Context().Done():
+				s.blocking.Add(-1)
+				writeError(w, r.Context().Err())
+				return
+			case <-s.ctx.Done():
+			}
+			s.blocking.Add(-1)
+			break
+		}
 		s.mu.Lock()
 		body, merr := json.Marshal(out)
-		index := s.index
 		s.mu.Unlock()
 		if merr != nil {
 			writeError(w, rpcError(merr))
@@ -90,6 +160,9 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Nomad-Index", strconv.FormatUint(index, 10))
+		if ans.nextToken != "" {
+			w.Header().Set("X-Nomad-NextToken", ans.nextToken)
+		}
 		if r.Method == http.MethodGet {
 			w.Header().Set("X-Nomad-KnownLeader", "true")
 			w.Header().Set("X-Nomad-LastContact", "0")
@@ -109,45 +182,41 @@ func writeError(w http.ResponseWriter, err error) {
 	_, _ = io.WriteString(w, err.Error())
 }
 
-// block implements blocking queries: with ?index=N it waits until the state index
-// passes N, or ?wait= (default 5m, at most 10m) elapses.
-func (s *Server) block(r *http.Request) error {
+// answerIndexOf is the X-Nomad-Index of an answer: the one its handler set, else the
+// one its body carries, else the Raft index.
+func (s *Server) answerIndexOf(a *answer, out any) uint64 {
+	if a.set {
+		return a.index
+	}
+	if v, ok := out.(indexed); ok && v.answerIndex() != 0 {
+		return v.answerIndex()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index
+}
+
+// blockingParams reads a GET's ?index= and ?wait= (default 5m, at most 10m): the
+// answer waits until its index passes ?index=, or the wait elapses. Writes do not block.
+func blockingParams(r *http.Request) (uint64, time.Duration, error) {
 	q := r.URL.Query()
 	raw := q.Get("index")
-	if raw == "" {
-		return nil
+	if raw == "" || r.Method != http.MethodGet {
+		return 0, 0, nil
 	}
 	minIndex, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil {
-		return coded(http.StatusBadRequest, "Invalid index")
+		return 0, 0, coded(http.StatusBadRequest, "Invalid index")
 	}
 	wait := 5 * time.Minute
 	if w := q.Get("wait"); w != "" {
 		d, err := time.ParseDuration(w)
 		if err != nil {
-			return coded(http.StatusBadRequest, "Invalid wait time")
+			return 0, 0, coded(http.StatusBadRequest, "Invalid wait time")
 		}
 		wait = min(d, 10*time.Minute)
 	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		idx, ch := s.index, s.changed
-		s.mu.Unlock()
-		if idx > minIndex {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			return nil
-		case <-r.Context().Done():
-			return r.Context().Err()
-		case <-s.ctx.Done():
-			return nil
-		}
-	}
+	return minIndex, wait, nil
 }
 
 // decodeStrict decodes a request body into out, refusing unknown fields and trailing

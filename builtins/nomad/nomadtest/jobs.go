@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +54,16 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 			return nil, errInvalidMethod
 		}
 		return s.plan(r, id)
+	case "revert":
+		if r.Method != http.MethodPut && r.Method != http.MethodPost {
+			return nil, errInvalidMethod
+		}
+		return s.revert(r, id)
+	case "evaluate":
+		if r.Method != http.MethodPut && r.Method != http.MethodPost {
+			return nil, errInvalidMethod
+		}
+		return s.evaluate(r, id)
 	case "allocations":
 		return get(func() (any, error) { return s.jobAllocations(r, id) })
 	case "evaluations":
@@ -64,6 +76,10 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 		return get(func() (any, error) { return s.jobVersions(r, id) })
 	case "summary":
 		return get(func() (any, error) { return s.jobSummaryRequest(r, id) })
+	case "submission":
+		return get(func() (any, error) { return s.jobSubmission(r, id) })
+	case "scale":
+		return s.jobScale(r, id)
 	}
 	return nil, coded(http.StatusNotFound, "Invalid URL")
 }
@@ -74,6 +90,7 @@ func (s *Server) listJobs(r *http.Request) (any, error) {
 	withMeta := r.URL.Query().Get("meta") == "true"
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	setIndex(r, s.tableIndex(tableJobs, tableJobSummary))
 	out := []*api.JobListStub{}
 	for key, e := range s.jobs {
 		if (ns != "*" && key.ns != ns) || !strings.HasPrefix(key.id, prefix) {
@@ -104,8 +121,7 @@ func (s *Server) listJobs(r *http.Request) (any, error) {
 		}
 		out = append(out, stub)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return paginate(r, out, func(j *api.JobListStub) pageKey { return pageKey{withNS: true, ns: j.Namespace, id: j.ID} })
 }
 
 func derefInt64(p *int64) int64 {
@@ -127,6 +143,7 @@ func (s *Server) jobInfo(r *http.Request, id string) (any, error) {
 	if e == nil {
 		return nil, coded(http.StatusNotFound, "job not found")
 	}
+	setIndex(r, u64(e.job.ModifyIndex))
 	return e.job, nil
 }
 
@@ -181,6 +198,7 @@ func (s *Server) jobSummaryRequest(r *http.Request, id string) (any, error) {
 	if e == nil {
 		return nil, coded(http.StatusNotFound, "job not found")
 	}
+	setIndex(r, s.tableIndex(tableJobSummary))
 	return s.jobSummary(e.job), nil
 }
 
@@ -217,6 +235,18 @@ func jobNamespace(r *http.Request, bodyNamespace string, job *api.Job) string {
 	return api.DefaultNamespace
 }
 
+// admissionChecks runs the admission controllers on a prepared job for the agent's
+// Vault flow: in the workload identity flow, a task's vault block first gets its
+// implicit identity, as Nomad's job mutators do.
+func admissionChecks(job *api.Job, vc *vaultConfig) error {
+	identityFlow := vc.enabled() && !vc.tokenFlow()
+	if identityFlow {
+		canonicalizeIdentities(job)
+		addImplicitIdentities(job, vc)
+	}
+	return admissionErrors(job, vc.enabled(), identityFlow)
+}
+
 // admit decodes nothing: it prepares and validates a submitted job as the HTTP agent
 // and the server's admission controllers do, returning the canonical job.
 func (s *Server) admit(r *http.Request, in *api.Job, wr api.WriteRequest) (*api.Job, error) {
@@ -229,15 +259,10 @@ func (s *Server) admit(r *http.Request, in *api.Job, wr api.WriteRequest) (*api.
 	if err != nil {
 		return nil, rpcError(err)
 	}
-	identityFlow := vc.enabled() && !vc.tokenFlow()
-	if identityFlow {
-		canonicalizeIdentities(job)
-		addImplicitIdentities(job, vc)
-	}
-	if err := admissionErrors(job, vc.enabled(), identityFlow); err != nil {
+	if err := admissionChecks(job, vc); err != nil {
 		return nil, rpcError(err)
 	}
-	if ns := str(job.Namespace); ns != api.DefaultNamespace {
+	if ns := str(job.Namespace); !s.namespaceExists(ns) {
 		return nil, rpcError(fmt.Errorf("job %q is in nonexistent namespace %q", str(job.ID), ns))
 	}
 	return job, nil
@@ -254,7 +279,7 @@ type registerResponse struct {
 
 func (s *Server) register(r *http.Request, pathID string) (any, error) {
 	var args api.JobRegisterRequest
-	if err := decodeStrict(r, &args); err != nil {
+	if err := decodeJobRequest(r, &args); err != nil {
 		return nil, err
 	}
 	if args.Job == nil {
@@ -266,6 +291,11 @@ func (s *Server) register(r *http.Request, pathID string) (any, error) {
 	if pathID != "" && *args.Job.ID != pathID {
 		return nil, coded(http.StatusBadRequest, "Job ID does not match name")
 	}
+	return s.registerArgs(r, &args)
+}
+
+// registerArgs is the server's Job.Register for a decoded request.
+func (s *Server) registerArgs(r *http.Request, args *api.JobRegisterRequest) (any, error) {
 	if args.Job.Type != nil && *args.Job.Type == api.JobTypeSystem {
 		for _, tg := range args.Job.TaskGroups {
 			if tg.Scaling != nil {
@@ -273,8 +303,8 @@ func (s *Server) register(r *http.Request, pathID string) (any, error) {
 			}
 		}
 	}
-	if p := args.EvalPriority; p != 0 && (p < 1 || p > 100) {
-		return nil, coded(http.StatusBadRequest, "Eval priority must be between 1 and 100 inclusively")
+	if err := validateEvalPriority(args.EvalPriority); err != nil {
+		return nil, err
 	}
 	job, err := s.admit(r, args.Job, args.WriteRequest)
 	if err != nil {
@@ -315,19 +345,24 @@ func (s *Server) register(r *http.Request, pathID string) (any, error) {
 		job = existing.job
 	}
 	s.registrations[key]++
+	warnings := s.keepSubmission(key, args.Submission)
 	eval := s.newEval(job, "job-register")
+	if args.EvalPriority != 0 {
+		eval.Priority = args.EvalPriority
+	}
 	s.runEval(eval, job, attrs, changed)
 	return &registerResponse{
 		EvalID:          eval.ID,
 		EvalCreateIndex: eval.CreateIndex,
 		JobModifyIndex:  u64(job.JobModifyIndex),
+		Warnings:        warnings,
 		queryMeta:       queryMeta{Index: eval.CreateIndex, KnownLeader: true},
 	}, nil
 }
 
 // storeVersion makes job the next version of key; callers hold s.mu.
 func (s *Server) storeVersion(key nsID, job *api.Job) {
-	idx := s.bump()
+	idx := s.write(tableJobs, tableJobVersion, tableJobSummary)
 	existing := s.jobs[key]
 	job.JobModifyIndex, job.ModifyIndex = new(idx), new(idx)
 	job.SubmitTime = new(time.Now().UnixNano())
@@ -356,7 +391,27 @@ type deregisterResponse struct {
 }
 
 func (s *Server) deregister(r *http.Request, id string) (any, error) {
-	purge := r.URL.Query().Get("purge") == "true"
+	q := r.URL.Query()
+	purge, err := boolParam(q, "purge")
+	if err != nil {
+		return nil, err
+	}
+	// global (multiregion) and no_shutdown_delay change nothing on one region and a
+	// double without shutdown delays, but must parse as Nomad parses them.
+	for _, name := range []string{"global", "no_shutdown_delay"} {
+		if _, err := boolParam(q, name); err != nil {
+			return nil, err
+		}
+	}
+	evalPriority := 0
+	if raw := q.Get("eval_priority"); raw != "" {
+		if evalPriority, err = strconv.Atoi(raw); err != nil {
+			return nil, coded(http.StatusBadRequest, "Failed to parse value of %q (%v) as a int: %v", "eval_priority", raw, err)
+		}
+		if err := validateEvalPriority(evalPriority); err != nil {
+			return nil, err
+		}
+	}
 	attrs := s.fingerprint(r.Context())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -371,18 +426,25 @@ func (s *Server) deregister(r *http.Request, id string) (any, error) {
 		// Nomad still makes an evaluation for a job it does not know.
 		job = &api.Job{ID: &id, Namespace: &key.ns, Type: new(api.JobTypeService), Priority: new(api.JobDefaultPriority)}
 		ev := s.newEval(job, "job-deregister")
-		ev.Status, ev.ModifyIndex = evalComplete, s.bump()
+		if evalPriority != 0 {
+			ev.Priority = evalPriority
+		}
+		ev.Status, ev.ModifyIndex = evalComplete, s.write(tableEvals)
 		return &deregisterResponse{EvalID: ev.ID, EvalCreateIndex: ev.CreateIndex, queryMeta: queryMeta{Index: ev.CreateIndex, KnownLeader: true}}, nil
 	case purge:
 		job = copyJob(e.job)
 		job.Stop = new(true)
 		delete(s.jobs, key)
+		s.write(tableJobs, tableJobVersion, tableJobSummary, tableJobSubmission)
 	default:
 		job = copyJob(e.job)
 		job.Stop = new(true)
 		s.storeVersion(key, job)
 	}
 	eval := s.newEval(job, "job-deregister")
+	if evalPriority != 0 {
+		eval.Priority = evalPriority
+	}
 	s.runEval(eval, job, attrs, false)
 	return &deregisterResponse{
 		EvalID:          eval.ID,
@@ -392,9 +454,31 @@ func (s *Server) deregister(r *http.Request, id string) (any, error) {
 	}, nil
 }
 
+// validateEvalPriority is the agent's check of an eval priority option; 0 means the
+// job's priority.
+func validateEvalPriority(p int) error {
+	if p != 0 && (p < 1 || p > 100) {
+		return coded(http.StatusBadRequest, "Eval priority must be between 1 and 100 inclusively")
+	}
+	return nil
+}
+
+// boolParam parses a boolean query parameter as Nomad's agent does; absent is false.
+func boolParam(q url.Values, name string) (bool, error) {
+	raw := q.Get(name)
+	if raw == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, coded(http.StatusBadRequest, "Failed to parse value of %q (%v) as a bool: %v", name, raw, err)
+	}
+	return v, nil
+}
+
 func (s *Server) plan(r *http.Request, pathID string) (any, error) {
 	var args api.JobPlanRequest
-	if err := decodeStrict(r, &args); err != nil {
+	if err := decodeJobRequest(r, &args); err != nil {
 		return nil, err
 	}
 	if args.Job == nil {
@@ -423,6 +507,12 @@ func (s *Server) plan(r *http.Request, pathID string) (any, error) {
 	if len(p.failed) > 0 {
 		resp.FailedTGAllocs = p.failed
 	}
+	if len(p.failed) > 0 {
+		// The scheduler of a plan creates, and the plan answer shows, the blocked
+		// evaluation that would wait for the groups it cannot place; it is not stored.
+		planEval := &api.Evaluation{ID: uuid(), Priority: intv(job.Priority)}
+		resp.CreatedEvals = []*api.Evaluation{blockedEval(job, planEval, s.index)}
+	}
 	if args.Diff {
 		d := jobDiff(old, job)
 		annotate(d, p.annotations)
@@ -443,7 +533,7 @@ func (s *Server) jobVersions(r *http.Request, id string) (any, error) {
 		Versions []*api.Job
 		Diffs    []*api.JobDiff
 		queryMeta
-	}{Versions: e.versions, queryMeta: queryMeta{Index: s.index, KnownLeader: true}}
+	}{Versions: e.versions, queryMeta: queryMeta{Index: s.tableIndex(tableJobVersion), KnownLeader: true}}
 	if diffs {
 		for i := 0; i+1 < len(e.versions); i++ {
 			out.Diffs = append(out.Diffs, jobDiff(e.versions[i+1], e.versions[i]))
@@ -457,6 +547,7 @@ func (s *Server) jobAllocations(r *http.Request, id string) (any, error) {
 	ns := requestNamespace(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	setIndex(r, s.tableIndex(tableAllocs))
 	var createIndex uint64
 	if e := s.jobs[nsID{ns, id}]; e != nil {
 		createIndex = u64(e.job.CreateIndex)
@@ -516,6 +607,7 @@ func (s *Server) jobEvaluations(r *http.Request, id string) (any, error) {
 	ns := requestNamespace(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	setIndex(r, s.tableIndex(tableEvals))
 	out := []*api.Evaluation{}
 	for _, e := range s.evals {
 		if e.JobID == id && e.Namespace == ns {
@@ -531,6 +623,7 @@ func (s *Server) jobDeployments(r *http.Request, id string, latest bool) (any, e
 	all := r.URL.Query().Get("all") == "true"
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	setIndex(r, s.tableIndex(tableDeployments))
 	var createIndex uint64
 	if e := s.jobs[nsID{ns, id}]; e != nil {
 		createIndex = u64(e.job.CreateIndex)

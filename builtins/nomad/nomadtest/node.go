@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // nodeInfo is the one client node of the double: it runs every allocation.
@@ -129,4 +132,37 @@ func consulHTTPBase(addr string) string {
 		addr = "http://" + addr
 	}
 	return strings.TrimRight(addr, "/")
+}
+
+// resources are the node's resources as a client fingerprints them (CPU from the core
+// count at a nominal 1000 MHz, memory from /proc/meminfo) and the reserved ones
+// (none). The scheduler does not bin-pack against them (doc.go).
+func (n nodeInfo) resources(ports PortRange) (*api.NodeResources, *api.NodeReservedResources) {
+	cores := runtime.NumCPU()
+	return &api.NodeResources{
+			Cpu:            api.NodeCpuResources{CpuShares: int64(cores) * 1000, TotalCpuCores: uint16(cores)},
+			Memory:         api.NodeMemoryResources{MemoryMB: memTotalMB()},
+			Disk:           api.NodeDiskResources{DiskMB: 0},
+			MinDynamicPort: ports.Min,
+			MaxDynamicPort: ports.Max,
+		}, &api.NodeReservedResources{
+			Cpu:      api.NodeReservedCpuResources{},
+			Memory:   api.NodeReservedMemoryResources{},
+			Disk:     api.NodeReservedDiskResources{},
+			Networks: api.NodeReservedNetworkResources{},
+		}
+}
+
+func memTotalMB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -115,12 +115,15 @@ func TestRawExecRunsRealProcess(t *testing.T) {
 func TestRawExecFailures(t *testing.T) {
 	srv, client := newDouble(t, Config{})
 
-	t.Run("non-zero exit fails the allocation", func(t *testing.T) {
-		if _, _, err := client.Jobs().Register(rawJob("crash", "exit 3"), nil); err != nil {
+	t.Run("non-zero exit fails the allocation once the restarts are spent", func(t *testing.T) {
+		job := rawJob("crash", "exit 3")
+		job.TaskGroups[0].RestartPolicy = &api.RestartPolicy{Attempts: new(1), Delay: new(20 * time.Millisecond)}
+		if _, _, err := client.Jobs().Register(job, nil); err != nil {
 			t.Fatal(err)
 		}
 		a := waitAlloc(t, srv, "crash", 10*time.Second, "a failed allocation", func(a *api.Allocation) bool { return a.ClientStatus == "failed" })
-		if !hasEvent(a, "server", "Terminated", "Exit Code: 3") {
+		if !hasEvent(a, "server", "Terminated", "Exit Code: 3") || !hasEvent(a, "server", "Restarting", "Task restarting in") ||
+			!hasEvent(a, "server", "Not Restarting", "Exceeded allowed attempts 1 in interval 30m0s") {
 			t.Errorf("events %q", taskEvents(a, "server"))
 		}
 		if ts := a.TaskStates["server"]; !ts.Failed || ts.State != "dead" {

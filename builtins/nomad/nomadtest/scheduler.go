@@ -257,6 +257,10 @@ func (s *Server) feasibility(job *api.Job, tg *api.TaskGroup, attrs map[string]s
 		CoalescedFailures: n - 1,
 		AllocationTime:    50 * time.Microsecond,
 	}
+	if s.cfg.NoClient {
+		m.NodesInPool = 0
+		return m
+	}
 	inDC := false
 	for _, dc := range job.Datacenters {
 		if ok, _ := path.Match(dc, s.node.Datacenter); ok {
@@ -324,7 +328,7 @@ func allNetworks(tg *api.TaskGroup) []*api.NetworkResource {
 // newEval records an evaluation; callers hold s.mu.
 func (s *Server) newEval(job *api.Job, triggeredBy string) *api.Evaluation {
 	t := now()
-	idx := s.bump()
+	idx := s.write(tableEvals)
 	e := &api.Evaluation{
 		ID:             uuid(),
 		Priority:       intv(job.Priority),
@@ -341,6 +345,29 @@ func (s *Server) newEval(job *api.Job, triggeredBy string) *api.Evaluation {
 	}
 	s.evals[e.ID] = e
 	return e
+}
+
+// blockedEval is the evaluation the scheduler creates (CreateBlockedEval) to place,
+// once the cluster changes, the groups that parent could not place.
+func blockedEval(job *api.Job, parent *api.Evaluation, idx uint64) *api.Evaluation {
+	t := now()
+	return &api.Evaluation{
+		ID:                uuid(),
+		Priority:          parent.Priority,
+		Type:              str(job.Type),
+		TriggeredBy:       "queued-allocs",
+		Namespace:         str(job.Namespace),
+		JobID:             str(job.ID),
+		JobModifyIndex:    u64(job.JobModifyIndex),
+		Status:            evalBlocked,
+		StatusDescription: "created to place remaining allocations",
+		PreviousEval:      parent.ID,
+		ClassEligibility:  map[string]bool{},
+		CreateIndex:       idx,
+		ModifyIndex:       idx,
+		CreateTime:        t,
+		ModifyTime:        t,
+	}
 }
 
 // runEval applies a scheduler pass for job and completes eval; callers hold s.mu.
@@ -389,7 +416,7 @@ func (s *Server) runEval(eval *api.Evaluation, job *api.Job, attrs map[string]st
 		s.placeAlloc(eval, job, pl, deployment)
 	}
 
-	idx := s.bump()
+	idx := s.write(tableEvals)
 	eval.Status = evalComplete
 	eval.ModifyIndex, eval.ModifyTime = idx, now()
 	eval.SnapshotIndex = idx
@@ -402,12 +429,8 @@ func (s *Server) runEval(eval *api.Evaluation, job *api.Job, attrs map[string]st
 	}
 	if len(p.failed) > 0 {
 		eval.FailedTGAllocs = p.failed
-		blocked := s.newEval(job, "queued-allocs")
-		blocked.Status = evalBlocked
-		blocked.StatusDescription = "created to place remaining allocations"
-		blocked.PreviousEval = eval.ID
-		blocked.ClassEligibility = map[string]bool{}
-		blocked.FailedTGAllocs = nil
+		blocked := blockedEval(job, eval, s.write(tableEvals))
+		s.evals[blocked.ID] = blocked
 		eval.BlockedEval = blocked.ID
 	}
 	if deployment != nil {
@@ -460,7 +483,7 @@ func (s *Server) newDeployment(job *api.Job, p *schedPlan) *api.Deployment {
 	if len(d.TaskGroups) == 0 {
 		return nil
 	}
-	idx := s.bump()
+	idx := s.write(tableDeployments)
 	d.CreateIndex, d.ModifyIndex = idx, idx
 	s.deployments[d.ID] = d
 	s.wg.Add(1)
@@ -472,7 +495,7 @@ func (s *Server) newDeployment(job *api.Job, p *schedPlan) *api.Deployment {
 // versions when olderOnly).
 func (s *Server) cancelDeployments(job *api.Job, why string, olderOnly bool) {
 	for _, d := range s.deployments {
-		if d.JobID != str(job.ID) || d.Namespace != str(job.Namespace) || d.Status != deployRunning {
+		if d.JobID != str(job.ID) || d.Namespace != str(job.Namespace) || (d.Status != deployRunning && d.Status != deployPaused) {
 			continue
 		}
 		if olderOnly && d.JobVersion == u64(job.Version) && d.JobCreateIndex == u64(job.CreateIndex) {
@@ -497,7 +520,7 @@ func (s *Server) versionDeployment(job *api.Job) *api.Deployment {
 
 func (s *Server) setDeploymentStatus(d *api.Deployment, status, desc string) {
 	d.Status, d.StatusDescription = status, desc
-	d.ModifyIndex, d.ModifyTime = s.bump(), now()
+	d.ModifyIndex, d.ModifyTime = s.write(tableDeployments), now()
 	if status == deploySuccessful {
 		s.markStable(d)
 	}
@@ -509,6 +532,7 @@ func (s *Server) markStable(d *api.Deployment) {
 	if e == nil {
 		return
 	}
+	s.tables[tableJobs], s.tables[tableJobVersion] = s.index, s.index
 	for _, v := range e.versions {
 		if u64(v.Version) == d.JobVersion && u64(v.JobModifyIndex) == d.JobSpecModifyIndex {
 			v.Stable = new(true)
@@ -559,7 +583,7 @@ func (s *Server) checkDeployment(d *api.Deployment) {
 	case done:
 		s.setDeploymentStatus(d, deploySuccessful, "Deployment completed successfully")
 	case changed:
-		d.ModifyIndex, d.ModifyTime = s.bump(), now()
+		d.ModifyIndex, d.ModifyTime = s.write(tableDeployments), now()
 	}
 }
 
@@ -615,7 +639,7 @@ func (s *Server) refreshJobStatus(key nsID) {
 	}
 	status := s.jobStatus(e.job)
 	if str(e.job.Status) != status {
-		idx := s.bump()
+		idx := s.write(tableJobs)
 		e.job.Status = &status
 		e.job.ModifyIndex = &idx
 		if len(e.versions) > 0 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ctlogging "github.com/hashicorp/consul-template/logging"
@@ -67,6 +68,10 @@ type Config struct {
 	// forever; the double fails the task with "Template failed: ..." instead.
 	TemplateTimeout time.Duration
 
+	// NoClient runs a server-only agent, as Nomad's client.enabled = false: there is
+	// no node, so every placement fails and leaves a blocked evaluation.
+	NoClient bool
+
 	// Logf receives the double's own log lines (never secrets). Nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -93,12 +98,15 @@ type Server struct {
 
 	mu            sync.Mutex
 	index         uint64
-	changed       chan struct{} // closed and replaced on every index bump
+	tables        map[string]uint64 // the index of the last write to each table (index.go)
+	blocking      atomic.Int64      // blocking queries waiting for a write
+	changed       chan struct{}     // closed and replaced on every index bump
 	jobs          map[nsID]*jobEntry
 	evals         map[string]*api.Evaluation
 	allocs        map[string]*allocEntry
 	deployments   map[string]*api.Deployment
 	registrations map[nsID]int
+	namespaces    map[string]*api.Namespace // besides "default" (namespaces.go)
 	closed        bool
 
 	cfgMu   sync.Mutex
@@ -115,6 +123,9 @@ type nsID struct{ ns, id string }
 type jobEntry struct {
 	job      *api.Job   // the latest version, with server-set fields
 	versions []*api.Job // newest first, at most maxTrackedVersions
+
+	submissions   map[uint64]*api.JobSubmission  // by version (submission.go)
+	scalingEvents map[string][]*api.ScalingEvent // by group, newest first (scale.go)
 }
 
 // maxTrackedVersions is Nomad's JobTrackedVersions.

@@ -209,7 +209,7 @@ func (tr *taskRunner) run() {
 		if ev != nil {
 			tr.fail(ev)
 			if ev.Type == taskHookFailed {
-				tr.emit(notRestartingEvent())
+				tr.emit(notRestartingEvent(reasonUnrecoverable))
 			}
 			return
 		}
@@ -233,15 +233,6 @@ func taskSetupEvent(msg string) *api.TaskEvent {
 	ev := newEvent(api.TaskSetup, msg)
 	ev.Message = msg
 	ev.Details["message"] = msg
-	return ev
-}
-
-func notRestartingEvent() *api.TaskEvent {
-	ev := newEvent(api.TaskNotRestarting, "Error was unrecoverable")
-	ev.RestartReason = "Error was unrecoverable"
-	ev.Details["restart_reason"] = "Error was unrecoverable"
-	ev.FailsTask = true
-	ev.Details["fails_task"] = "true"
 	return ev
 }
 
@@ -312,7 +303,7 @@ func (tr *taskRunner) runProcess(env map[string]string, uid, gid int) {
 		ev.ValidationError = verr.Error()
 		ev.Details["validation_error"] = verr.Error()
 		tr.fail(ev)
-		tr.emit(notRestartingEvent())
+		tr.emit(notRestartingEvent(reasonUnrecoverable))
 		return
 	}
 	logDir := filepath.Join(tr.ar.allocDir, "alloc", "logs")
@@ -325,6 +316,14 @@ func (tr *taskRunner) runProcess(env map[string]string, uid, gid int) {
 	defer stdout.Close()
 	defer stderr.Close()
 
+	tracker := newRestartTracker(tr.alloc.Job, lookupGroup(tr.alloc.Job, tr.alloc.TaskGroup), tr.task, tr.mustKeepRunning())
+	for tr.runOnce(command, args, env, uid, gid, stdout, stderr, tracker) {
+	}
+}
+
+// runOnce starts the task's process and waits for it to exit or be killed. It reports
+// whether the restart policy restarts the task (after the delay it already waited).
+func (tr *taskRunner) runOnce(command string, args []string, env map[string]string, uid, gid int, stdout, stderr *os.File, tracker *restartTracker) bool {
 	cmd := exec.Command(command, args...)
 	cmd.Dir = tr.dir
 	cmd.Env = envList(env)
@@ -338,8 +337,10 @@ func (tr *taskRunner) runProcess(env map[string]string, uid, gid int) {
 		ev := newEvent(api.TaskDriverFailure, msg)
 		ev.DriverError = msg
 		ev.Details["driver_error"] = msg
-		tr.fail(ev)
-		return
+		// A start error the driver does not mark recoverable is not restarted.
+		tr.finish(true, ev, notRestartingEvent(reasonUnrecoverable))
+		tr.ar.taskFailed(tr.task.Name)
+		return false
 	}
 	tr.mu.Lock()
 	tr.proc = cmd.Process
@@ -351,27 +352,55 @@ func (tr *taskRunner) runProcess(env map[string]string, uid, gid int) {
 		ts.State = "running"
 		ts.StartedAt = time.Now()
 	}, newEvent(api.TaskStarted, "Task started by client"))
-	close(tr.started)
+	select {
+	case <-tr.started:
+	default:
+		close(tr.started)
+	}
 	tr.registerServices()
 
 	select {
 	case err := <-exited:
 		tr.deregisterServices()
+		tr.mu.Lock()
+		tr.proc = nil
+		tr.mu.Unlock()
 		code, sig := exitStatus(cmd, err)
-		failed := code != 0 || sig != 0 || tr.mustKeepRunning()
-		tr.finish(failed, terminatedEvent(code, sig))
-		if failed {
+		decision, delay, reason := tracker.next(code == 0 && sig == 0)
+		switch decision {
+		case restartNo:
+			tr.finish(false, terminatedEvent(code, sig))
+			return false
+		case restartNotAllowed:
+			tr.finish(true, terminatedEvent(code, sig), notRestartingEvent(reason))
 			tr.ar.taskFailed(tr.task.Name)
+			return false
+		}
+		tr.update(func(ts *api.TaskState) {
+			ts.State = "pending"
+			ts.Restarts++
+			ts.LastRestart = time.Now()
+		}, terminatedEvent(code, sig), restartingEvent(delay, reason))
+		select {
+		case <-time.After(delay):
+			return !tr.killed()
+		case <-tr.killCh:
+			if ev := tr.killEvent; ev != nil {
+				tr.emit(ev)
+			}
+			tr.finishKilled()
+			return false
 		}
 	case <-tr.killCh:
 		tr.deregisterServices()
 		tr.killProcess(cmd.Process, exited)
+		return false
 	}
 }
 
-// mustKeepRunning: a service or system task that exits is a failure (Nomad would
-// restart it and, the restart attempts spent, fail it); ephemeral lifecycle tasks may
-// finish.
+// mustKeepRunning: a service or system task that exits, even successfully, is
+// restarted (and failed once the restart attempts are spent); batch tasks and
+// ephemeral lifecycle tasks may finish (the restart tracker's onSuccess).
 func (tr *taskRunner) mustKeepRunning() bool {
 	switch str(tr.alloc.Job.Type) {
 	case api.JobTypeService, api.JobTypeSystem:
