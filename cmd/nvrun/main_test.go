@@ -15,6 +15,9 @@ import (
 // The CLI tests run from the repository root, so that script paths and the positions in
 // messages read as a user would type them (testdata/bad/x.star:3).
 func TestMain(m *testing.M) {
+	if os.Getenv(asCLIEnv) == "1" {
+		main() // a child process that is the nvrun command (lock_e2e_test.go); exits
+	}
 	if err := os.Chdir(testserver.RepoRoot()); err != nil {
 		panic(err)
 	}
