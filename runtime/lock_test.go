@@ -94,6 +94,7 @@ type recordingLock struct {
 	srv    *runtimetest.Server
 	events []string
 	refuse bool
+	taken  func() // called once the lock is taken (an interrupt arriving then)
 }
 
 func (l *recordingLock) String() string { return "test lock" }
@@ -103,6 +104,9 @@ func (l *recordingLock) Lock(_ context.Context, h runtime.LockHolder, wait time.
 		return nil, &runtime.LockedError{Lock: l.String(), Holder: &h}
 	}
 	l.events = append(l.events, "lock")
+	if l.taken != nil {
+		l.taken()
+	}
 	return func(context.Context) error {
 		l.events = append(l.events, "release")
 		return nil
@@ -115,22 +119,29 @@ func TestExecTakesTheLockForApplyOnly(t *testing.T) {
 		mode   runtime.Mode
 		src    string
 		refuse bool
+		cancel bool // interrupted (SIGINT, --timeout) right after the lock is taken
 		want   string // events
 		err    string
 		writes int
 	}{
-		{"plan takes none", runtime.Plan, `probe.put("a", "1")`, false, "", "", 0},
-		{"apply holds it around the run", runtime.Apply, `probe.put("a", "1")`, false, "lock release", "", 1},
-		{"released on error", runtime.Apply, "probe.put(\"a\", \"1\")\nprobe.fail(\"boom\")", false, "lock release", "boom", 1},
-		{"a preflight failure takes none", runtime.Apply, `probe.put("a", 1 + "x")`, false, "", "unknown binary op", 0},
-		{"refused: nothing applied", runtime.Apply, `probe.put("a", "1")`, true, "", "another apply holds the test lock", 0},
+		{"plan takes none", runtime.Plan, `probe.put("a", "1")`, false, false, "", "", 0},
+		{"apply holds it around the run", runtime.Apply, `probe.put("a", "1")`, false, false, "lock release", "", 1},
+		{"released on error", runtime.Apply, "probe.put(\"a\", \"1\")\nprobe.fail(\"boom\")", false, false, "lock release", "boom", 1},
+		{"released on interrupt", runtime.Apply, `probe.put("a", "1")`, false, true, "lock release", "context canceled", 0},
+		{"a preflight failure takes none", runtime.Apply, `probe.put("a", 1 + "x")`, false, false, "", "unknown binary op", 0},
+		{"refused: nothing applied", runtime.Apply, `probe.put("a", "1")`, true, false, "", "another apply holds the test lock", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := runtimetest.NewServer()
 			l := &recordingLock{srv: srv, refuse: c.refuse}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if c.cancel {
+				l.taken = cancel
+			}
 			script := runtimetest.Script(t, map[string]string{"main.star": c.src})
-			_, err := runtime.Exec(context.Background(), runtime.Options{
+			_, err := runtime.Exec(ctx, runtime.Options{
 				Script: script, Mode: c.mode, Modules: []runtime.Module{runtimetest.Module(srv)}, Environ: []string{}, Lock: l,
 			}, runtime.NewRedactor())
 			if got := strings.Join(l.events, " "); got != c.want {
