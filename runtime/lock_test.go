@@ -119,7 +119,7 @@ func TestExecTakesTheLockForApplyOnly(t *testing.T) {
 		mode   runtime.Mode
 		src    string
 		refuse bool
-		cancel bool // interrupted (SIGINT, --timeout) right after the lock is taken
+		cancel bool   // interrupted (SIGINT, --timeout) right after the lock is taken
 		want   string // events
 		err    string
 		writes int
