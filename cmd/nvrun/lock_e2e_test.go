@@ -308,7 +308,8 @@ func TestStrayTokenAfterKill(t *testing.T) {
 // cluster, with each kind of lock. One applies; the other exits 1 before it reads or
 // writes anything, naming the lock, its holder and since when; exactly one server
 // token exists. Then, with the lock held (by the test), an apply with --lock-timeout
-// waits, and once the lock is free converges with 0 changes.
+// waits, and once the lock is free converges with 0 changes; interrupted while it
+// waits, it stops. No lock is left behind.
 func TestConcurrentApplies(t *testing.T) {
 	const consulKey = "nvrun/test/apply-lock"
 	for _, kind := range []string{"file", "consul"} {
@@ -348,6 +349,7 @@ func TestConcurrentApplies(t *testing.T) {
 					runs[0].stdout, runs[0].stderr, runs[1].stdout, runs[1].stderr)
 			}
 			msg := runs[lose].stderr.String()
+			t.Logf("the loser said: %s", strings.TrimSpace(msg))
 			for _, want := range []string{"another apply holds the " + lock.String(), fmt.Sprintf("(pid %d), since ", runs[win].cmd.Process.Pid), "nothing was applied"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("the loser's message lacks %q:\n%s", want, msg)
@@ -379,6 +381,27 @@ func TestConcurrentApplies(t *testing.T) {
 			}
 			if code := waiting.wait(); code != 0 || !strings.Contains(waiting.stdout.String(), "Apply complete: 0 created, 0 updated, 0 deleted, 0 called") {
 				t.Fatalf("after the wait: exit %d, want 0 changes\n%s\n%s", code, waiting.stdout, waiting.stderr)
+			}
+
+			// Ctrl-C while waiting: the wait stops, and nothing of the waiter's lock is left.
+			release, err = lock.Lock(ctx, runtime.LockHolder{Who: "test@here", PID: os.Getpid(), Since: time.Now().UTC()}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting = startNvrun(t, stack.Env(), append(slices.Clone(args), "--lock-timeout", "10m")...)
+			if !waiting.stdout.waitFor(waiting, "Waiting up to 10m0s") {
+				release(ctx)
+				t.Fatalf("the apply did not wait for the lock (exit %d):\n%s\n%s", waiting.wait(), waiting.stdout, waiting.stderr)
+			}
+			if err := waiting.cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			code := waiting.wait()
+			if err := release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if code == 0 || !strings.Contains(waiting.stderr.String(), "stopped while waiting for the "+lock.String()) {
+				t.Fatalf("interrupted wait: exit %d\n%s", code, waiting.stderr)
 			}
 
 			if kind == "consul" {
