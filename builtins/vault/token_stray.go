@@ -119,15 +119,13 @@ func (v *vault) findStrays(ctx context.Context, c *api.Client, addr, inUse strin
 		}
 	}
 	var (
-		mu     sync.Mutex
-		found  []stray
-		first  error
-		wg     sync.WaitGroup
-		queue  = make(chan string)
-		cctx   context.Context
-		cancel context.CancelFunc
+		mu    sync.Mutex
+		found []stray
+		first error
+		wg    sync.WaitGroup
+		queue = make(chan string)
 	)
-	cctx, cancel = context.WithCancel(ctx)
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for i := 0; i < lookupWorkers; i++ {
 		wg.Add(1)
