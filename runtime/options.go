@@ -3,6 +3,7 @@ package runtime
 import (
 	"io"
 	"io/fs"
+	"time"
 )
 
 // Mode says whether a run records changes (Plan) or performs them (Apply).
@@ -49,4 +50,10 @@ type Options struct {
 	Interactive bool
 
 	MaxSteps uint64
+
+	// Lock, if set, is taken by an apply after its preflight and held until the run
+	// ends (also on error, interrupt or timeout); a plan takes no lock. LockTimeout is
+	// how long to wait for another holder to let go (0: fail at once).
+	Lock        Locker
+	LockTimeout time.Duration
 }

@@ -94,7 +94,30 @@ func Exec(ctx context.Context, opts Options, red *Redactor) (*Result, error) {
 			return nil, &PreflightError{Err: err}
 		}
 	}
+	if opts.Mode == Apply && opts.Lock != nil {
+		// Before the first read of live state, not just the first write: what an apply
+		// reads decides what it writes (a token to reuse, a stray to revoke).
+		out := red.Writer(orDiscard(opts.Out))
+		release, err := takeLock(ctx, opts, out)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := release(rctx); err != nil {
+				fmt.Fprintf(out, "Warning: %v\n", err)
+			}
+		}()
+	}
 	return runOnce(ctx, opts, red)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
 }
 
 // PreflightError is a failure of the offline plan that runs before an apply: nothing

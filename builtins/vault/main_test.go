@@ -114,7 +114,7 @@ func (r *recorder) all() []string {
 // than in a URL.
 func (r *recorder) writes() []string { return writesOf(r.all()) }
 
-var readOnlyPOSTs = map[string]bool{"POST /v1/auth/token/lookup": true, "POST /v1/sys/capabilities": true}
+var readOnlyPOSTs = map[string]bool{"POST /v1/auth/token/lookup": true, "POST /v1/auth/token/lookup-accessor": true, "POST /v1/sys/capabilities": true}
 
 func writesOf(reqs []string) []string {
 	var out []string

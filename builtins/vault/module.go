@@ -126,6 +126,10 @@ type vault struct {
 	// indexes are the listed names of collections (policies, token roles), by namespace
 	// and LIST path, so that reads of absent names can be skipped (index.go).
 	indexes map[string]*nameIndex
+
+	// minted are the accessors of the tokens this run minted or kept in use: never
+	// strays (token_stray.go).
+	minted map[string]bool
 }
 
 // liveState says whether a builtin may read Vault now.

@@ -34,6 +34,12 @@ const defaultReuseMargin = 10 * time.Minute
 // new token is minted, and the plan's note says why. An unknown reuse in a plan is
 // planned as a create that apply may skip.
 //
+// Every minted token carries metadata naming its address (nvrun=1, nvrun_address) and a
+// display name starting nvrun-. When the script names the token in use (reuse=, even
+// None), a mint first revokes, by accessor, the valid tokens minted for the same address
+// that are neither in use nor this run's: strays of a run interrupted between minting a
+// token and handing it on (token_stray.go). The plan shows them as deletes.
+//
 // Orphans are minted through auth/token/create-orphan, which needs no sudo (unlike
 // create with no_parent), and do not die with the token that made them.
 func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -86,6 +92,7 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 		label = strings.Join(policies, ",")
 	}
 	addr := v.address(ns, "token", label)
+	mintMeta(req, addr, label)
 
 	diff := []runtime.DiffLine{{Op: "+", Key: "policies", After: showValue(policies)}}
 	if periodSecs > 0 {
@@ -102,8 +109,23 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 		Apply: func(ctx context.Context) (starlark.Value, error) { return v.mintToken(ctx, ns, req, orphan) },
 	}
 
-	if reuse == starlark.None {
+	if !reuseGiven(args, kwargs) {
+		// No token in use to tell the others by: each run hands its new token on, so
+		// the tokens earlier runs minted for this address are not strays.
 		return v.run.Effect(thread, mint)
+	}
+	// The script names the token in use (None: none is), so any other valid token minted
+	// for this address is a stray of an interrupted run: revoked before the mint.
+	mintSweeping := func(inUse string) (starlark.Value, error) {
+		if v.state(true) == live {
+			if err := v.sweepStrays(thread, ns, addr, inUse); err != nil {
+				return nil, err
+			}
+		}
+		return v.run.Effect(thread, mint)
+	}
+	if reuse == starlark.None {
+		return mintSweeping("")
 	}
 	if runtime.IsUnknown(reuse) {
 		mint.Notes = append(mint.Notes, "the token in use is known only at apply, which mints a new one only if it cannot be reused")
@@ -114,7 +136,7 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 		return nil, fmt.Errorf("%s: reuse: want a token (secret or string) or None, not %s", fn.Name(), reuse.Type())
 	}
 	if current == "" {
-		return v.run.Effect(thread, mint)
+		return mintSweeping("")
 	}
 	v.run.Secret(current)
 	st := v.state(true)
@@ -128,10 +150,13 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 		return nil, err
 	}
 	sec, err := c.Auth().Token().LookupWithContext(v.run.Context(), current)
-	var why string
+	var why, inUse string
 	switch {
 	case err == nil:
 		why = reusable(sec, policies, orphan, renewable, periodSecs, ttlSecs)
+		if sec != nil && sec.Data != nil {
+			inUse, _ = sec.Data["accessor"].(string)
+		}
 	case badToken(err):
 		why = "it is not valid (" + responseText(err) + ")"
 	case v.degrade(err):
@@ -141,9 +166,10 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 	}
 	if why != "" {
 		mint.Notes = append(mint.Notes, "the token in use is not reused: "+why)
-		return v.run.Effect(thread, mint)
+		return mintSweeping(inUse)
 	}
 	left, _ := jsonInt(sec.Data["ttl"])
+	v.keep(inUse)
 	return v.run.Effect(thread, runtime.Change{
 		Address: addr, Action: runtime.Unchanged, Summary: "token in use reused (" + showSeconds(left) + " left)",
 		Planned: runtime.Struct(starlark.StringDict{
@@ -173,6 +199,7 @@ func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRe
 	if sec == nil || sec.Auth == nil {
 		return nil, fmt.Errorf("Vault at %s returned no token", v.addr)
 	}
+	v.keep(sec.Auth.Accessor)
 	return runtime.Struct(starlark.StringDict{
 		"token":    v.run.Secret(sec.Auth.ClientToken),
 		"accessor": starlark.String(sec.Auth.Accessor),
@@ -266,4 +293,18 @@ func stringListValue(l []string) *starlark.List {
 		out[i] = starlark.String(s)
 	}
 	return starlark.NewList(out)
+}
+
+// reuseGiven says whether the call passed reuse= (even None: "no token is in use"), the
+// seventh parameter.
+func reuseGiven(args starlark.Tuple, kwargs []starlark.Tuple) bool {
+	if len(args) >= 7 {
+		return true
+	}
+	for _, kv := range kwargs {
+		if k, ok := kv[0].(starlark.String); ok && string(k) == "reuse" {
+			return true
+		}
+	}
+	return false
 }

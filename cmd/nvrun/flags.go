@@ -25,6 +25,8 @@ type flags struct {
 	version          bool
 	keysFile         string
 	maxSteps         uint64
+	lock             string
+	lockTimeout      time.Duration
 	script           string
 }
 
@@ -45,6 +47,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	fs.BoolVar(&f.listVars, "vars", false, "list the script's vars with their defaults and docs; contacts no server")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the run after this long, e.g. 10m (0: no limit)")
 	fs.StringVar(&f.keysFile, "keys-file", "", "where vault.init writes the unseal keys and root token (0600; default ./vault-keys.json, or NVRUN_KEYS_FILE)")
+	fs.StringVar(&f.lock, "lock", "", "what an apply locks so applies take turns: a lock file next to the keys file (default), file:PATH, consul:KEY (a Consul session lock), or none")
+	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long an apply waits for the lock another apply holds, e.g. 5m (0: fail at once)")
 	fs.Uint64Var(&f.maxSteps, "max-steps", 0, "stop a runaway script after this many Starlark steps (default 200000000)")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -71,6 +75,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	}
 	if f.timeout < 0 {
 		return nil, fs, fmt.Errorf("--timeout must not be negative")
+	}
+	if f.lockTimeout < 0 {
+		return nil, fs, fmt.Errorf("--lock-timeout must not be negative")
 	}
 	return f, fs, nil
 }

@@ -12,10 +12,14 @@ import (
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
+// asCLIEnv makes the test binary, run as a child process, be the nvrun command itself,
+// so that tests can send it real signals and read its exit code.
+const asCLIEnv = "NVRUN_TEST_AS_CLI"
+
 // The CLI tests run from the repository root, so that script paths and the positions in
 // messages read as a user would type them (testdata/bad/x.star:3).
 func TestMain(m *testing.M) {
-	if os.Getenv("NVRUN_TEST_RUN_MAIN") == "1" { // the test binary as the real command
+	if os.Getenv(asCLIEnv) == "1" { // the test binary as the real command (a child process)
 		os.Args = append([]string{"nvrun"}, os.Args[1:]...)
 		main()
 		return

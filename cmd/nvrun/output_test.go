@@ -77,7 +77,7 @@ func TestClosedStdoutPipeInTheRealCommand(t *testing.T) {
 	script := writeScript(t, "step('s')\nprint('printed')\n")
 	var errb bytes.Buffer
 	cmd := exec.Command(os.Args[0], "--plan", script)
-	cmd.Env = []string{"NVRUN_TEST_RUN_MAIN=1"}
+	cmd.Env = []string{asCLIEnv + "=1"}
 	cmd.Stdout, cmd.Stderr = w, &errb
 	err = cmd.Run()
 	var exit *exec.ExitError

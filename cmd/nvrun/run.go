@@ -70,6 +70,11 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		fmt.Fprintf(stderr, "nvrun: script %s: %s\n%s\n", f.script, msg, usageLine)
 		return usageExit(args)
 	}
+	locker, err := applyLock(f.lock, f.keysFile, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "nvrun: %v\n%s\n", err, usageLine)
+		return exitUsage
+	}
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
@@ -100,6 +105,8 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		Color:       color,
 		Interactive: color && mode == runtime.Apply,
 		MaxSteps:    f.maxSteps,
+		Lock:        locker,
+		LockTimeout: f.lockTimeout,
 	}
 	res, err := runtime.Exec(ctx, opts, red)
 
