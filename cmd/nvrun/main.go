@@ -3,16 +3,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(os.Stderr)
 	defer stop()
 	stopProfile := cpuProfile(os.Getenv("NVRUN_CPUPROFILE"))
 	code := Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
