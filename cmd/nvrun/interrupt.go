@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -119,7 +120,7 @@ func reportStopped(w io.Writer, ctx context.Context, err error, res *runtime.Res
 	if stopped != nil {
 		fmt.Fprintf(w, "  not done: %s (%s): %s\n", stopped.Address, stopped.Position, firstLine(stopped.Error))
 	} else {
-		fmt.Fprintf(w, "  not done: %s\n", firstLine(err.Error()))
+		fmt.Fprintf(w, "  not done: %s\n", whereStopped(err.Error()))
 	}
 	if step > 0 {
 		fmt.Fprintf(w, "            nothing after step %d ran\n", step)
@@ -140,4 +141,32 @@ func plural(n int, word string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
+}
+
+// backtraceFrame is a frame line of a Starlark backtrace: "  scripts/x.star:3:9: in f".
+var backtraceFrame = regexp.MustCompile(`^\s+(\S+:\d+:\d+): in `)
+
+// whereStopped turns a script error (a Starlark backtrace, when a builtin failed before
+// it recorded anything) into "vault.policy: <its error> (scripts/guide.star:196:13)".
+func whereStopped(msg string) string {
+	pos, text, plain := "", "", ""
+	for _, l := range strings.Split(msg, "\n") {
+		if m := backtraceFrame.FindStringSubmatch(l); m != nil {
+			pos = m[1]
+		} else if t, ok := strings.CutPrefix(l, "Error in "); ok && text == "" {
+			text = t
+		} else if t, ok := strings.CutPrefix(l, "Error: "); ok && plain == "" && !strings.HasPrefix(t, "Traceback") {
+			plain = t
+		}
+	}
+	if text == "" {
+		text = plain
+	}
+	if text == "" {
+		return firstLine(msg)
+	}
+	if pos != "" {
+		return text + " (" + pos + ")"
+	}
+	return text
 }

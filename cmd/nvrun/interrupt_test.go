@@ -160,3 +160,20 @@ func leaseExists(t *testing.T, stack *localstack.Stack, id string) bool {
 	t.Fatalf("lease lookup: HTTP %d", resp.StatusCode)
 	return false
 }
+
+func TestWhereStopped(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"Traceback (most recent call last):\n  scripts/guide.star:82:13: in <toplevel>\nError in vault.policy: step 4 (x): boom\n",
+			"vault.policy: step 4 (x): boom (scripts/guide.star:82:13)"},
+		// The innermost frame (the last) is where the builtin was called.
+		{"Error: Traceback (most recent call last):\n  main.star:1:2: in <toplevel>\n  lib/a.star:3:9: in f\nError in http.get: no\n",
+			"http.get: no (lib/a.star:3:9)"},
+		{"main.star:1:1: Starlark computation cancelled: interrupted", "main.star:1:1: Starlark computation cancelled: interrupted"},
+		{"Error: x\nmore", "x"},
+	}
+	for _, c := range cases {
+		if got := whereStopped(c.in); got != c.want {
+			t.Errorf("whereStopped(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ type Proxy struct {
 	srv    *httptest.Server
 	client *http.Client
 
+	closed    chan struct{} // ends held and delayed requests at Close
+	closeOnce sync.Once
+
 	mu     sync.Mutex
 	faults []*rule
 	log    []string // "METHOD /path -> what happened"
@@ -85,6 +88,7 @@ func New(target string) (*Proxy, error) {
 	}
 	p := &Proxy{
 		target: u,
+		closed: make(chan struct{}),
 		// No keep-alive reuse across faults matters here; a plain transport, no
 		// redirects followed (the client sees them as the server sent them).
 		client: &http.Client{
@@ -99,8 +103,11 @@ func New(target string) (*Proxy, error) {
 
 // Close stops the proxy, ending held requests.
 func (p *Proxy) Close() {
-	p.srv.CloseClientConnections()
-	p.srv.Close()
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.srv.CloseClientConnections()
+		p.srv.Close()
+	})
 }
 
 // Add installs a fault; the newest matching fault wins.
@@ -160,6 +167,13 @@ func (p *Proxy) note(r *http.Request, what string) {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	// Read the request body first: only then does net/http notice a client that hangs
+	// up (and cancel r.Context()), which a delayed or held request depends on.
+	in, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(in))
 	f := p.pick(r)
 	if f == nil {
 		p.passThrough(w, r)
@@ -171,12 +185,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			p.note(r, "client gave up during latency")
 			return
+		case <-p.closed:
+			return
 		}
 	}
 	switch {
 	case f.Hold:
 		p.note(r, "held")
-		<-r.Context().Done()
+		select {
+		case <-r.Context().Done():
+		case <-p.closed:
+		}
 		return
 	case f.Truncate > 0:
 		resp, body, err := p.forward(r, true)

@@ -114,11 +114,16 @@ func TestHoldAndLatencyEndWithTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	for _, f := range []Fault{{Path: "/x", Hold: true}, {Path: "/x", Latency: time.Hour}} {
+	// A PUT with a body too: the proxy must still notice its client hanging up.
+	for _, f := range []Fault{{Path: "/x", Hold: true}, {Path: "/x", Latency: time.Hour}, {Method: "PUT", Path: "/x", Latency: time.Hour}} {
 		p.Clear()
 		p.Add(f)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/x", nil)
+		method := f.Method
+		if method == "" {
+			method = "GET"
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, p.URL+"/x", strings.NewReader(`{"a":1}`))
 		_, err := http.DefaultClient.Do(req)
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -128,4 +133,12 @@ func TestHoldAndLatencyEndWithTheClient(t *testing.T) {
 	if acted.Load() != 0 {
 		t.Fatalf("a held or delayed request reached the backend")
 	}
+	// Close returns although a request is still held (its client never gives up).
+	p.Clear()
+	p.Add(Fault{Path: "/held", Hold: true})
+	go http.Get(p.URL + "/held")
+	for p.Hits() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Close()
 }
