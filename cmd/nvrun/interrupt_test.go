@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nvrun/nvrun/internal/localstack"
+	"github.com/nvrun/nvrun/runtime"
+	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
 
 // The progress lines of the waits of step 8 (database job) and step 14 (web job).
@@ -175,5 +178,42 @@ func TestWhereStopped(t *testing.T) {
 		if got := whereStopped(c.in); got != c.want {
 			t.Errorf("whereStopped(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// A run stopped by a signal exits 128+signal as shells expect (130 for Ctrl-C), one
+// stopped by --timeout exits 1 like any error; both say so.
+func TestStoppedRunExitCodes(t *testing.T) {
+	script := writeScript(t, "step('s')\nprobe.put('a', '1')\n")
+	stopped := func(sig syscall.Signal) context.Context {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(interruption{sig})
+		return ctx
+	}
+	cases := []struct {
+		name string
+		ctx  context.Context
+		args []string
+		code int
+		want string
+	}{
+		// The run stops in the preflight or at the first change, whichever sees the
+		// cancellation first (a cancelled thread is noticed asynchronously).
+		{"SIGINT", stopped(syscall.SIGINT), nil, 130, "Error: interrupted (SIGINT) "},
+		{"SIGTERM", stopped(syscall.SIGTERM), nil, 143, "Error: interrupted (SIGTERM) "},
+		{"--timeout", context.Background(), []string{"--timeout", "1ns"}, 1, "Error: timed out (--timeout 1ns) "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := runtimetest.NewServer()
+			var out, errb bytes.Buffer
+			code := Main(c.ctx, append(c.args, script), []string{}, &out, &errb, []runtime.Module{runtimetest.Module(srv)})
+			if code != c.code || !strings.Contains(errb.String(), c.want) {
+				t.Errorf("exit %d, want %d; stderr:\n%s\nwant %q", code, c.code, errb.String(), c.want)
+			}
+			if srv.Writes() != 0 {
+				t.Errorf("%d writes", srv.Writes())
+			}
+		})
 	}
 }
