@@ -165,6 +165,23 @@ func TestGuideFaults(t *testing.T) {
 			check: func(t *testing.T, before []byte) { f.sameConfig(t, before) },
 		},
 		{
+			name: "vault connection dropped after the write", server: "VAULT_ADDR", args: forkServer("f6"),
+			// Vault stores the role; the connection drops before its answer.
+			fault: faultproxy.Fault{Method: http.MethodPut, Path: "/v1/auth/token/roles/nomad-f6", Forward: true, Drop: true},
+			want:  []string{"step 5 (", "Error in vault.token_role", `vault token role "nomad-f6"`, "EOF"},
+			check: func(t *testing.T, before []byte) {
+				f.sameConfig(t, before)
+				if code := f.vaultStatus(http.MethodGet, "auth/token/roles/nomad-f6", nil); code != http.StatusOK {
+					t.Errorf("role nomad-f6: HTTP %d, want 200 (the write reached Vault)", code)
+				}
+			},
+			rerun: func(t *testing.T, res cli) {
+				if !strings.Contains(res.stdout, `= vault token role "nomad-f6"`) {
+					t.Errorf("the re-run did not find the role as asked:\n%s", res.stdout)
+				}
+			},
+		},
+		{
 			name: "nomad 500", server: "NOMAD_ADDR", args: forkTask("f3"),
 			fault: faultproxy.Fault{Method: http.MethodPut, Path: "/v1/jobs", Status: 500, Body: "injected: rpc error: leader unavailable"},
 			want:  []string{"step 14 (", "Error in nomad.run", `nomad job "nomad-vault-demo"`, "500", "injected: rpc error: leader unavailable"},
