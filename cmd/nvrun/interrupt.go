@@ -43,14 +43,14 @@ func signalName(sig syscall.Signal) string {
 	return sig.String()
 }
 
-// interruptContext is cancelled, with an interruption as its cause, by the first
-// SIGINT or SIGTERM: the run stops at the next cancellation point and its end-of-run
-// cleanup still runs. A second signal stops nvrun at once, without cleanup, as a second
-// Ctrl-C does in terraform.
-func interruptContext(stderr io.Writer) (context.Context, func()) {
+// interruptContext is cancelled, with an interruption as its cause, by the first of
+// sigs (SIGINT, SIGTERM) that notify (signal.Notify) delivers: the run stops at the next
+// cancellation point and its end-of-run cleanup still runs. A second signal stops nvrun
+// at once, without cleanup, as a second Ctrl-C does in terraform.
+func interruptContext(stderr io.Writer, notify func(chan<- os.Signal, ...os.Signal), sigs ...os.Signal) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	notify(ch, sigs...)
 	go func() {
 		first, ok := (<-ch).(syscall.Signal)
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,5 +216,27 @@ func TestStoppedRunExitCodes(t *testing.T) {
 				t.Errorf("%d writes", srv.Writes())
 			}
 		})
+	}
+}
+
+// The first signal cancels the run's context with the signal as its cause (whose exit
+// code is 128+signal) and says what happens next.
+func TestInterruptContext(t *testing.T) {
+	var ch chan<- os.Signal
+	notify := func(c chan<- os.Signal, _ ...os.Signal) { ch = c }
+	var stderr bytes.Buffer
+	ctx, stop := interruptContext(&stderr, notify, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if ctx.Err() != nil {
+		t.Fatal("cancelled before any signal")
+	}
+	ch <- syscall.SIGTERM
+	<-ctx.Done()
+	var in interruption
+	if !errors.As(context.Cause(ctx), &in) || in.exitCode() != 143 || !errors.Is(context.Cause(ctx), context.Canceled) {
+		t.Fatalf("cause %v, want SIGTERM (exit 143) that is a context.Canceled", context.Cause(ctx))
+	}
+	if !strings.Contains(stderr.String(), "SIGTERM: stopping after the current operation and running the end-of-run cleanup") {
+		t.Fatalf("stderr: %q", stderr.String())
 	}
 }

@@ -5,11 +5,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := interruptContext(os.Stderr)
+	ctx, stop := interruptContext(os.Stderr, signal.Notify, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := cpuProfile(os.Getenv("NVRUN_CPUPROFILE"))
 	code := Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
