@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -18,7 +19,7 @@ func isUnreachable(err error) bool {
 		return false
 	}
 	var respErr *api.ResponseError
-	if errors.As(err, &respErr) {
+	if errors.As(err, &respErr) || cutOff(err) {
 		return false
 	}
 	var opErr *net.OpError
@@ -67,6 +68,9 @@ func (v *vault) explainText(err error) error {
 			return fmt.Errorf("Vault at %s answered %d to %s: %s", v.addr, respErr.StatusCode, req, text)
 		}
 	}
+	if cutOff(err) {
+		return fmt.Errorf("Vault at %s cut its answer off (%s): a write may have been applied; re-running finds out", v.addr, unreachableCause(err))
+	}
 	if isUnreachable(err) {
 		return fmt.Errorf("Vault at %s is unreachable: %s", v.addr, unreachableCause(err))
 	}
@@ -114,4 +118,11 @@ func responseText(err error) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// cutOff says whether the connection ended before Vault's answer did: the request was
+// sent, so Vault may have acted on it. That is no "unreachable" (which a live plan
+// forgives by planning offline).
+func cutOff(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -161,14 +161,14 @@ func TestGuideFaults(t *testing.T) {
 			name: "vault answer cut off", server: "VAULT_ADDR", args: forkServer("f2"),
 			// Vault mints the token; its answer is lost after 20 bytes.
 			fault: faultproxy.Fault{Path: "/v1/auth/token/create*", Truncate: 20},
-			want:  []string{"step 6 (", "Error in vault.token", `vault token "nomad-server-f2"`, "unexpected EOF"},
+			want:  []string{"step 6 (", "Error in vault.token", `vault token "nomad-server-f2"`, "cut its answer off (unexpected EOF): a write may have been applied"},
 			check: func(t *testing.T, before []byte) { f.sameConfig(t, before) },
 		},
 		{
 			name: "vault connection dropped after the write", server: "VAULT_ADDR", args: forkServer("f6"),
 			// Vault stores the role; the connection drops before its answer.
 			fault: faultproxy.Fault{Method: http.MethodPut, Path: "/v1/auth/token/roles/nomad-f6", Forward: true, Drop: true},
-			want:  []string{"step 5 (", "Error in vault.token_role", `vault token role "nomad-f6"`, "EOF"},
+			want:  []string{"step 5 (", "Error in vault.token_role", `vault token role "nomad-f6"`, "cut its answer off (EOF)"},
 			check: func(t *testing.T, before []byte) {
 				f.sameConfig(t, before)
 				if code := f.vaultStatus(http.MethodGet, "auth/token/roles/nomad-f6", nil); code != http.StatusOK {
@@ -193,7 +193,7 @@ func TestGuideFaults(t *testing.T) {
 			// Nomad registers the job; its answer is lost. The re-run finds the job as
 			// asked, and must wait for it to be healthy.
 			fault: faultproxy.Fault{Method: http.MethodPut, Path: "/v1/jobs", Truncate: 10},
-			want:  []string{"step 14 (", "Error in nomad.run", `nomad job "nomad-vault-demo"`, "register", "unexpected EOF"},
+			want:  []string{"step 14 (", "Error in nomad.run", `nomad job "nomad-vault-demo"`, "register: Nomad's answer was cut off (unexpected EOF)"},
 			check: func(t *testing.T, _ []byte) { f.sameRegistrations(t, "nomad-vault-demo", 1) },
 			rerun: func(t *testing.T, res cli) {
 				f.sameRegistrations(t, "nomad-vault-demo", 1)
