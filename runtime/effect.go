@@ -68,11 +68,6 @@ type Change struct {
 	// Planned is returned in plan mode instead of running Apply. Nil means an Unknown
 	// originating from this builtin call.
 	Planned starlark.Value
-	// Settle, for an Unchanged change in apply mode only, waits until what is already
-	// as asked has settled (a job registered by an earlier, interrupted run becoming
-	// healthy), writing nothing. Its result, if not nil, replaces Planned; its error
-	// fails the record. An unchanged thing that never settles must not pass as done.
-	Settle func(ctx context.Context) (starlark.Value, error)
 }
 
 // Record is one entry of the run's record: what was planned or done.
@@ -107,20 +102,10 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 	r.records = append(r.records, rec)
 
 	if c.Action == Unchanged {
-		v := c.Planned
-		if r.mode == Apply && c.Settle != nil {
-			settled, err := r.settle(rec, c)
-			if err != nil {
-				return nil, err
-			}
-			if settled != nil {
-				v = settled
-			}
-		}
 		rec.Status = "unchanged"
 		r.progressRecord(rec)
-		if v != nil {
-			return v, nil
+		if c.Planned != nil {
+			return c.Planned, nil
 		}
 		return starlark.None, nil
 	}
@@ -143,8 +128,8 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 		return v, nil
 	}
 
-	if r.ctx.Err() != nil {
-		return nil, fmt.Errorf("%s: not started: %w", c.Address, context.Cause(r.ctx))
+	if err := r.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: not started: %w", c.Address, err)
 	}
 	start := time.Now()
 	v, err := c.Apply(r.ctx)
@@ -162,21 +147,6 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 	r.progressDone(rec)
 	if v == nil {
 		v = starlark.None
-	}
-	return v, nil
-}
-
-// settle runs an unchanged change's Settle; a failure is recorded as the record's.
-func (r *Run) settle(rec *Record, c Change) (starlark.Value, error) {
-	if r.ctx.Err() != nil {
-		return nil, fmt.Errorf("%s: not started: %w", c.Address, context.Cause(r.ctx))
-	}
-	v, err := c.Settle(r.ctx)
-	if err != nil {
-		rec.Status = "failed"
-		rec.Error = r.redactor.Redact(err.Error())
-		r.progressDone(rec)
-		return nil, fmt.Errorf("%s%s: %w", r.stepContext(), c.Address, err)
 	}
 	return v, nil
 }

@@ -21,16 +21,21 @@ func settleModule(calls *int) runtime.Module {
 			if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "ok", &ok); err != nil {
 				return nil, err
 			}
-			return r.Effect(thread, runtime.Change{
-				Address: "thing", Action: runtime.Unchanged, Planned: starlark.String("as planned"),
-				Settle: func(context.Context) (starlark.Value, error) {
-					*calls++
-					if !ok {
-						return nil, errors.New("not healthy")
-					}
-					return starlark.String("settled"), nil
-				},
+			v, err := r.Effect(thread, runtime.Change{Address: "thing", Action: runtime.Unchanged, Planned: starlark.String("as planned")})
+			if err != nil {
+				return nil, err
+			}
+			settled, err := r.Settle(func(context.Context) (starlark.Value, error) {
+				*calls++
+				if !ok {
+					return nil, errors.New("not healthy")
+				}
+				return starlark.String("settled"), nil
 			})
+			if err != nil || settled == nil {
+				return v, err
+			}
+			return settled, nil
 		}), nil
 	}}
 }

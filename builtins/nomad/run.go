@@ -114,15 +114,22 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", addr, err)
 		}
-		ch := runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current}
-		if w.mode != "" {
-			// Registered as asked is not done: an earlier run may have been interrupted
-			// (or its register answer cut off) before the version became healthy.
-			ch.Settle = func(ctx context.Context) (starlark.Value, error) {
-				return m.settle(ctx, thread, c, job, w)
-			}
+		v, err := m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current})
+		if err != nil || w.mode == "" {
+			return v, err
 		}
-		return m.run.Effect(thread, ch)
+		// Registered as asked is not done: an earlier run may have been interrupted (or
+		// its register answer cut off) before the version became healthy.
+		settled, err := m.run.Settle(func(ctx context.Context) (starlark.Value, error) {
+			return m.settle(ctx, thread, c, job, w)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if settled == nil {
+			return v, nil
+		}
+		return settled, nil
 	}
 
 	ch := runtime.Change{
