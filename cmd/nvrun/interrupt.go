@@ -83,7 +83,8 @@ func reportStopped(w io.Writer, ctx context.Context, err error, res *runtime.Res
 	}
 	var pre *runtime.PreflightError
 	if res == nil || errors.As(err, &pre) {
-		fmt.Fprintf(w, "Error: %s before anything was applied.\n", why)
+		// Say what it was doing (the preflight, waiting for the apply lock, ...).
+		fmt.Fprintf(w, "Error: %s before anything was applied: %s\n", why, whereStopped(err.Error()))
 		return code
 	}
 	if res.Mode == runtime.Plan {
