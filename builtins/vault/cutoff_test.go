@@ -6,30 +6,31 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-// A connection cut after the request was sent is not "unreachable" (a live plan would
-// plan offline and say nothing): Vault may have acted on it.
-func TestCutOffIsNotUnreachable(t *testing.T) {
+// An answer cut off after the request was sent says so, and that a write may have been
+// applied; a refused connection is still "unreachable".
+func TestExplainCutOff(t *testing.T) {
+	v := &vault{addr: "http://127.0.0.1:1"}
 	refused := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/v1/x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
 	cases := []struct {
-		name                 string
-		err                  error
-		unreachable, cutOffs bool
+		name string
+		err  error
+		want string
 	}{
-		{"refused", refused, true, false},
-		{"dropped before the answer", &url.Error{Op: "Put", URL: "http://127.0.0.1:1/v1/x", Err: io.EOF}, false, true},
-		{"body cut off", fmt.Errorf("decoding: %w", io.ErrUnexpectedEOF), false, true},
-		{"other", errors.New("x"), false, false},
+		{"refused", refused, "Vault at http://127.0.0.1:1 is unreachable: dial tcp: connection refused"},
+		{"dropped before the answer", &url.Error{Op: "Put", URL: "http://127.0.0.1:1/v1/x", Err: io.EOF},
+			"Vault at http://127.0.0.1:1 cut its answer off (EOF): a write may have been applied; re-running finds out"},
+		{"body cut off", fmt.Errorf("decoding: %w", io.ErrUnexpectedEOF),
+			"Vault at http://127.0.0.1:1 cut its answer off (decoding: unexpected EOF): a write may have been applied"},
+		{"other", errors.New("x"), "Vault at http://127.0.0.1:1: x"},
 	}
 	for _, c := range cases {
-		if got := isUnreachable(c.err); got != c.unreachable {
-			t.Errorf("%s: isUnreachable = %v", c.name, got)
-		}
-		if got := cutOff(c.err); got != c.cutOffs {
-			t.Errorf("%s: cutOff = %v", c.name, got)
+		if got := v.explain(c.err).Error(); !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -19,7 +19,7 @@ func isUnreachable(err error) bool {
 		return false
 	}
 	var respErr *api.ResponseError
-	if errors.As(err, &respErr) || cutOff(err) {
+	if errors.As(err, &respErr) {
 		return false
 	}
 	var opErr *net.OpError
@@ -121,8 +121,7 @@ func responseText(err error) string {
 }
 
 // cutOff says whether the connection ended before Vault's answer did: the request was
-// sent, so Vault may have acted on it. That is no "unreachable" (which a live plan
-// forgives by planning offline).
+// sent, so Vault may have acted on it.
 func cutOff(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
