@@ -121,7 +121,8 @@ func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
 		case <-ctx.Done():
 			p.clearSpinner()
 			if r.ctx.Err() != nil {
-				return fmt.Errorf("waiting for %s: %w", w.What, r.ctx.Err())
+				// The cause says why: "interrupted (SIGINT)", "timed out (--timeout 5s)".
+				return fmt.Errorf("waiting for %s: %w", w.What, context.Cause(r.ctx))
 			}
 			return fmt.Errorf("timed out after %s waiting for %s: %s", w.Timeout, w.What, status)
 		case <-time.After(w.Interval):

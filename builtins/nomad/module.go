@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"time"
@@ -253,6 +254,10 @@ func nomadError(op string, err error) error {
 	var resp api.UnexpectedResponseError
 	if errors.As(err, &resp) && resp.HasBody() {
 		return fmt.Errorf("%s: Nomad said (%d): %s", op, resp.StatusCode(), resp.Body())
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The request was sent: a write may have been applied.
+		return fmt.Errorf("%s: Nomad's answer was cut off (%w); what was sent may have been applied, and a re-run finds out", op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

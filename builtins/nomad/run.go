@@ -120,7 +120,22 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", addr, err)
 		}
-		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current})
+		v, err := m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current})
+		if err != nil || w.mode == "" {
+			return v, err
+		}
+		// Registered as asked is not done: an earlier run may have been interrupted (or
+		// its register answer cut off) before the version became healthy.
+		settled, err := m.run.Settle(func(ctx context.Context) (starlark.Value, error) {
+			return m.settle(ctx, thread, c, job, w)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if settled == nil {
+			return v, nil
+		}
+		return settled, nil
 	}
 
 	ch := runtime.Change{
@@ -208,7 +223,9 @@ func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.C
 	}
 	if w.mode != "" {
 		if err := m.waitJob(ctx, thread, c, job, version, resp.EvalID, w); err != nil {
-			return nil, err
+			// Say that the register happened: a re-run finds the job as asked, and
+			// then waits for this version again.
+			return nil, fmt.Errorf("registered as version %d, not %s: %w", version, w.mode, err)
 		}
 	}
 	allocs, err := versionAllocations(ctx, c, id, ns, region, version)
@@ -216,6 +233,22 @@ func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.C
 		return nil, err
 	}
 	return jobResult(id, version, resp.JobModifyIndex, allocs), nil
+}
+
+// settle is the apply half of nomad.run for a job already as asked: wait for its
+// current version as a register would, so a version left unhealthy by an interrupted
+// run is waited for, or fails with its allocations' events, instead of passing.
+func (m *module) settle(ctx context.Context, thread *starlark.Thread, c *api.Client, job *api.Job, w waitSpec) (starlark.Value, error) {
+	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	info, _, err := c.Jobs().Info(id, queryOptions(ctx, ns, region))
+	if err != nil {
+		return nil, nomadError("read job", err)
+	}
+	version := deref(info.Version)
+	if err := m.waitJob(ctx, thread, c, job, version, "", w); err != nil {
+		return nil, fmt.Errorf("registered as asked (version %d), but not %s: %w", version, w.mode, err)
+	}
+	return m.currentResult(ctx, c, id, ns, region)
 }
 
 // registeredVersion finds the version our register created: the job's current one,

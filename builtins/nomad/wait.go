@@ -154,6 +154,9 @@ func countDesired(allocs []*api.AllocationListStub) int {
 func failedAllocs(allocs []*api.AllocationListStub) []*api.AllocationListStub {
 	var out []*api.AllocationListStub
 	for _, a := range allocs {
+		if a.NextAllocation != "" {
+			continue // Nomad replaced it: the replacement is what counts
+		}
 		failed := a.ClientStatus == "failed" || a.ClientStatus == "lost"
 		for _, ts := range a.TaskStates {
 			if ts != nil && ts.Failed {

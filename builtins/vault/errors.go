@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -72,6 +73,9 @@ func (v *vault) explainText(err error) error {
 			return fmt.Errorf("Vault at %s answered %d to %s: %s", v.addr, respErr.StatusCode, req, text)
 		}
 	}
+	if cutOff(err) {
+		return fmt.Errorf("Vault at %s cut its answer off (%s): a write may have been applied; re-running finds out", v.addr, unreachableCause(err))
+	}
 	if isUnreachable(err) {
 		return fmt.Errorf("Vault at %s is unreachable: %s", v.addr, unreachableCause(err))
 	}
@@ -122,4 +126,10 @@ func responseText(err error) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// cutOff says whether the connection ended before Vault's answer did: the request was
+// sent, so Vault may have acted on it.
+func cutOff(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,7 +11,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(os.Stderr, signal.Notify, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Receiving SIGPIPE turns a write to a closed stdout into an EPIPE error rather than
 	// a kill: the run's cleanup (lease revocation) still runs, and the lost output is

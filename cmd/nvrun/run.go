@@ -77,7 +77,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	}
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, f.timeout, runTimeout{f.timeout})
 		defer cancel()
 	}
 
@@ -132,6 +132,9 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 			res = &runtime.Result{Mode: mode, Script: f.script}
 		}
 		_ = res.WriteJSON(out, msg) // a failed write is kept by stdoutWriter: exit 1
+	}
+	if err != nil && ctx.Err() != nil {
+		return reportStopped(errOut, ctx, err, res)
 	}
 	if err != nil {
 		return reportError(errOut, err, res, mode, usageExit(args))
