@@ -56,6 +56,8 @@ func (s *Server) router() http.Handler {
 	handle("/v1/status/peers", s.statusPeers)
 	handle("/v1/regions", s.regions)
 	handle("/v1/nodes", s.nodesRequest)
+	handle("/v1/node/", s.nodeRequest)
+	handle("/v1/client/stats", s.clientStats)
 	handle("/v1/namespaces", s.namespacesRequest)
 	handle("/v1/namespace/", s.namespaceRequest)
 	handle(jwksPath, s.jwksRequest)

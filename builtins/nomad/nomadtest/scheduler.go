@@ -257,9 +257,12 @@ func (s *Server) feasibility(job *api.Job, tg *api.TaskGroup, attrs map[string]s
 		CoalescedFailures: n - 1,
 		AllocationTime:    50 * time.Microsecond,
 	}
-	if s.cfg.NoClient {
-		m.NodesInPool = 0
+	if s.nodeRec == nil {
+		m.NodesInPool = 0 // no client, or not registered yet
 		return m
+	}
+	if s.nodeRec.eligibility != api.NodeSchedulingEligible {
+		return m // in the pool, but not among the ready nodes
 	}
 	inDC := false
 	for _, dc := range job.Datacenters {

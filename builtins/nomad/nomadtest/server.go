@@ -72,6 +72,13 @@ type Config struct {
 	// no node, so every placement fails and leaves a blocked evaluation.
 	NoClient bool
 
+	// NodeRegisterAfter is how long after the agent is up its client node registers
+	// (and so becomes listed and placeable); until then placements leave blocked
+	// evaluations, which the registration unblocks. Zero registers it at index 1,
+	// before New returns. A Nomad dev agent's client registers only once its server
+	// has elected itself leader, over a second after start; the nomad shim models that.
+	NodeRegisterAfter time.Duration
+
 	// Logf receives the double's own log lines (never secrets). Nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -90,6 +97,7 @@ type Server struct {
 	ln         net.Listener
 	http       *http.Server
 	node       nodeInfo
+	nodeRec    *nodeRecord // guarded by mu (node_register.go)
 	ports      *portAllocator
 
 	ctx    context.Context
@@ -211,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 	s.URL = "http://" + ln.Addr().String()
 	s.http = &http.Server{Handler: s.router(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
+	s.startClient()
 	return s, nil
 }
 

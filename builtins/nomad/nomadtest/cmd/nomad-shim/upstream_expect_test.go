@@ -11,6 +11,7 @@ const (
 	notServedOps    = "not served: this operation on allocations, deployments, evaluations or nodes (doc.go)"
 	notServedParse  = "not served: the HCL parse endpoint"
 	notServedPeriod = "not served: periodic launches"
+	notServedDrain  = "not served: node drain, which this test follows through the event stream (/v1/event/stream)"
 )
 
 // upstreamTests are the nomad/api tests (jobs, plan, allocations, evaluations,
@@ -94,14 +95,14 @@ var upstreamTests = map[string]string{
 	"TestNodes_List":              pass,
 	"TestNodes_PrefixList":        pass,
 	"TestNodes_List_Resources":    pass,
-	"TestNodes_Info":              "todo: node info",
-	"TestNodes_NoSecretID":        "todo: node info",
-	"TestNodes_Allocations":       "todo: node allocations",
-	"TestNode_Stats":              notServedOps,
-	"TestNodes_ForceEvaluate":     notServedOps,
-	"TestNodes_Purge":             notServedOps,
-	"TestNodes_ToggleDrain":       notServedOps,
-	"TestNodes_ToggleEligibility": notServedOps,
+	"TestNodes_Info":              pass,
+	"TestNodes_NoSecretID":        pass,
+	"TestNodes_Allocations":       pass,
+	"TestNode_Stats":              pass,
+	"TestNodes_ForceEvaluate":     pass,
+	"TestNodes_Purge":             pass,
+	"TestNodes_ToggleDrain":       notServedDrain,
+	"TestNodes_ToggleEligibility": pass,
 
 	// status_test.go
 	"TestStatus_Leader": pass,
