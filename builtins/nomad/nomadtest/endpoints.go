@@ -325,4 +325,3 @@ func (s *Server) statusPeers(w http.ResponseWriter, r *http.Request) (any, error
 func (s *Server) regions(w http.ResponseWriter, r *http.Request) (any, error) {
 	return []string{s.cfg.Region}, onlyGet(r)
 }
-
