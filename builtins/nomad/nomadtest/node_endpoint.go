@@ -225,7 +225,7 @@ func (s *Server) nodeEligibility(r *http.Request, id string) (any, error) {
 	var req struct {
 		NodeID      string
 		Eligibility string
-		WriteRequest
+		writeRequest
 	}
 	if err := decodeStrict(r, &req); err != nil {
 		return nil, err
@@ -259,9 +259,10 @@ func (s *Server) nodeEligibility(r *http.Request, id string) (any, error) {
 	return &nodeUpdateResponse{NodeModifyIndex: idx, queryMeta: queryMeta{Index: idx}}, nil
 }
 
-// WriteRequest are the fields of Nomad's WriteRequest a client may send in a body.
-type WriteRequest struct {
-	Region, Namespace, AuthToken, IdempotencyToken string
+// writeRequest are the write-request fields a body may carry: Nomad's (AuthToken,
+// IdempotencyToken) and nomad/api's (SecretID). The double reads none of them.
+type writeRequest struct {
+	Region, Namespace, AuthToken, IdempotencyToken, SecretID string
 }
 
 // nodePurge deregisters the node (Node.Deregister) and evaluates its jobs. The client

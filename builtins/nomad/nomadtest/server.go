@@ -72,6 +72,11 @@ type Config struct {
 	// no node, so every placement fails and leaves a blocked evaluation.
 	NoClient bool
 
+	// SerfPort, when set, is the gossip port the agent advertises and listens on
+	// (127.0.0.1) for other doubles joining it (agent_cluster.go). Zero advertises
+	// Nomad's 4648 and listens on nothing.
+	SerfPort int
+
 	// NodeRegisterAfter is how long after the agent is up its client node registers
 	// (and so becomes listed and placeable); until then placements leave blocked
 	// evaluations, which the registration unblocks. Zero registers it at index 1,
@@ -97,7 +102,13 @@ type Server struct {
 	ln         net.Listener
 	http       *http.Server
 	node       nodeInfo
-	nodeRec    *nodeRecord // guarded by mu (node_register.go)
+	nodeRec    *nodeRecord        // guarded by mu (node_register.go)
+	logs       logHub             // the agent log's monitors (agent_monitor.go)
+	workers    *workerPool        // guarded by mu (agent_schedulers.go)
+	peers      []*api.AgentMember // other gossip members, guarded by mu (agent_cluster.go)
+	gossip     *http.Server
+	sched      *schedulerConfig // guarded by mu (operator.go)
+	deferred   []deferredEval   // evaluations held while the eval broker is paused
 	ports      *portAllocator
 
 	ctx    context.Context
@@ -216,6 +227,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nomadtest: listen: %w", err)
 	}
 	s.ln = ln
+	if err := s.startGossip(); err != nil {
+		ln.Close()
+		s.cancel()
+		s.wg.Wait()
+		s.cleanupDataDir()
+		return nil, fmt.Errorf("nomadtest: %w", err)
+	}
 	s.URL = "http://" + ln.Addr().String()
 	s.http = &http.Server{Handler: s.router(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
@@ -245,6 +263,9 @@ func (s *Server) Close() {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = s.http.Shutdown(ctx)
+	if s.gossip != nil {
+		_ = s.gossip.Shutdown(ctx)
+	}
 	cancel()
 	for _, r := range runners {
 		r.stop("server closed", 2*time.Second)

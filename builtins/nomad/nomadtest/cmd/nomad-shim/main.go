@@ -79,6 +79,7 @@ type agentConfig struct {
 	LogLevel string `json:"log_level"`
 	Ports    struct {
 		HTTP int `json:"http"`
+		Serf int `json:"serf"`
 	} `json:"ports"`
 	Server struct {
 		Enabled         bool `json:"enabled"`
@@ -128,6 +129,7 @@ func serve(cfg agentConfig, files []string, dev bool) error {
 		// (raft's one-second election timeout at raft_multiplier 1), not with the
 		// agent's first HTTP answer.
 		NodeRegisterAfter: time.Second,
+		SerfPort:          cfg.Ports.Serf,
 	}
 	if lvl := strings.ToUpper(cfg.LogLevel); lvl == "DEBUG" || lvl == "TRACE" {
 		dc.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }

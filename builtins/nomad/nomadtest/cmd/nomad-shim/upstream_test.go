@@ -44,6 +44,18 @@ func TestUpstreamAPITests(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	// requiresRoot must name exactly the in-scope tests that call RequireRoot.
+	callsRoot := rootTests(t, work)
+	for name := range callsRoot {
+		if _, inScope := upstreamTests[name]; inScope && !requiresRoot[name] {
+			t.Errorf("%s calls testutil.RequireRoot: add it to requiresRoot", name)
+		}
+	}
+	for name := range requiresRoot {
+		if !callsRoot[name] {
+			t.Errorf("%s is in requiresRoot but does not call testutil.RequireRoot", name)
+		}
+	}
 
 	cmd := exec.Command(goBin, "test", "-count=1", "-json", "-parallel=4", "-timeout=15m",
 		"-run", "^("+strings.Join(names, "|")+")$", ".")
@@ -54,13 +66,22 @@ func TestUpstreamAPITests(t *testing.T) {
 	out, _ := cmd.Output() // a failing test exits non-zero; the events say which
 	results, outputs := parseEvents(t, out)
 
-	passed := 0
+	// testutil.RequireRoot skips a test unless it runs as root (CI does): then, and
+	// only then, a skip is its expected outcome, and it is reported, not counted.
+	asRoot := os.Getuid() == 0
+	passed, rootSkipped := 0, 0
 	for _, name := range names {
 		want := upstreamTests[name]
 		got, ran := results[name]
 		switch {
 		case !ran:
 			t.Errorf("%s did not run (go test stderr: %s)", name, lastLines(stderr.String(), 5))
+		case requiresRoot[name] && !asRoot:
+			if got != "skip" || !strings.Contains(outputs[name], "test requires root") {
+				t.Errorf("%s needs root and this is uid %d: expected its root skip, got %s:\n%s", name, os.Getuid(), got, outputs[name])
+			}
+			rootSkipped++
+			continue
 		case got == "skip":
 			t.Errorf("%s was skipped:\n%s", name, outputs[name])
 		case want == pass && got != "pass":
@@ -73,6 +94,35 @@ func TestUpstreamAPITests(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d in-scope upstream nomad/api tests pass", passed, len(names))
+	if rootSkipped > 0 {
+		t.Logf("%d of them need root and were skipped as uid %d, as testutil.RequireRoot does: run as root to run them", rootSkipped, os.Getuid())
+	}
+}
+
+var requireRootCall = regexp.MustCompile(`^\s*testutil\.RequireRoot\(t\)`)
+
+// rootTests are the upstream tests whose body calls testutil.RequireRoot.
+func rootTests(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	out := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := testFunc.FindStringSubmatch(line); m != nil {
+				current = m[1]
+			} else if strings.HasPrefix(line, "}") {
+				current = ""
+			} else if current != "" && requireRootCall.MatchString(line) {
+				out[current] = true
+			}
+		}
+	}
+	return out
 }
 
 // buildShim builds this command as dir/bin/nomad and returns dir/bin.
