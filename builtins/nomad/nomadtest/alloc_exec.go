@@ -186,8 +186,12 @@ func (tr *taskRunner) exec(conn *websocket.Conn, command []string) (int, error) 
 		defer writeMu.Unlock()
 		return conn.WriteJSON(out)
 	}
-	cmd.Stdout = frameWriter(func(b []byte) error { return send(&api.ExecStreamingOutput{Stdout: &api.ExecStreamingIOOperation{Data: b}}) })
-	cmd.Stderr = frameWriter(func(b []byte) error { return send(&api.ExecStreamingOutput{Stderr: &api.ExecStreamingIOOperation{Data: b}}) })
+	cmd.Stdout = frameWriter(func(b []byte) error {
+		return send(&api.ExecStreamingOutput{Stdout: &api.ExecStreamingIOOperation{Data: b}})
+	})
+	cmd.Stderr = frameWriter(func(b []byte) error {
+		return send(&api.ExecStreamingOutput{Stderr: &api.ExecStreamingIOOperation{Data: b}})
+	})
 	if err := cmd.Start(); err != nil {
 		// raw_exec's executor reports a missing command like this.
 		return 0, fmt.Errorf("failed to start command: %v", err)
