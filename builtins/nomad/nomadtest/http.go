@@ -58,6 +58,7 @@ func (s *Server) router() http.Handler {
 	handle("/v1/agent/schedulers/config", s.agentSchedulersConfig)
 	mux.HandleFunc("/v1/agent/monitor", s.agentMonitor)
 	mux.HandleFunc("/v1/client/allocation/", s.clientAllocationRequest)
+	mux.HandleFunc("/v1/event/stream", s.eventStream)
 	handle("/v1/metrics", s.agentMetrics)
 	handle("/v1/operator/scheduler/configuration", s.operatorSchedulerConfig)
 	handle("/v1/status/leader", s.statusLeader)

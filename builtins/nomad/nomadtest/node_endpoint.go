@@ -57,6 +57,8 @@ func (s *Server) nodeStub() *api.NodeListStub {
 		NodePool:              "default",
 		Version:               s.version(),
 		SchedulingEligibility: rec.eligibility,
+		Drain:                 rec.drain.strategy != nil,
+		LastDrain:             copyDrainMetadata(rec.drain.last),
 		Status:                "ready",
 		Drivers:               s.drivers(),
 		CreateIndex:           rec.createIndex,
@@ -94,6 +96,9 @@ func (s *Server) nodeInfoLocked() *nodeWithSecret {
 		Meta:                  map[string]string{},
 		NodePool:              "default",
 		SchedulingEligibility: rec.eligibility,
+		Drain:                 rec.drain.strategy != nil,
+		DrainStrategy:         copyDrainStrategy(rec.drain.strategy),
+		LastDrain:             copyDrainMetadata(rec.drain.last),
 		Status:                "ready",
 		StatusUpdatedAt:       rec.statusUpdatedAt,
 		Events:                events,
@@ -161,6 +166,11 @@ func (s *Server) nodeRequest(w http.ResponseWriter, r *http.Request) (any, error
 			return nil, err
 		}
 		return s.nodeEligibility(r, id)
+	case "drain":
+		if err := write(); err != nil {
+			return nil, err
+		}
+		return s.nodeDrain(r, id)
 	case "purge":
 		if err := write(); err != nil {
 			return nil, err
@@ -254,6 +264,7 @@ func (s *Server) nodeEligibility(r *http.Request, id string) (any, error) {
 		} else {
 			s.nodeEvent(idx, "Node marked as ineligible for scheduling")
 		}
+		s.publishNode(idx, "NodeEligibility")
 	}
 	idx := s.nodeRec.modifyIndex
 	return &nodeUpdateResponse{NodeModifyIndex: idx, queryMeta: queryMeta{Index: idx}}, nil
@@ -277,6 +288,7 @@ func (s *Server) nodePurge(r *http.Request, id string) (any, error) {
 	}
 	idx := s.write(tableNodes)
 	s.nodeRec = nil
+	s.publishNode(idx, "NodeDeregistration")
 	ids, createIndex := s.nodeEvals("node-update", attrs)
 	s.registerNode(s.write(tableNodes))
 	return &nodeUpdateResponse{EvalIDs: ids, EvalCreateIndex: createIndex, NodeModifyIndex: idx,

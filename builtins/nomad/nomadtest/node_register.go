@@ -13,6 +13,7 @@ type nodeRecord struct {
 	statusUpdatedAt          int64 // Unix seconds, as Nomad's StatusUpdatedAt
 	eligibility              string
 	events                   []*api.NodeEvent
+	drain                    drainState
 }
 
 // Nomad keeps at most this many node events (structs.MaxRetainedNodeEvents).
@@ -64,6 +65,7 @@ func (s *Server) registerNode(idx uint64) {
 		eligibility:     api.NodeSchedulingEligible,
 	}
 	s.nodeEvent(idx, "Node registered")
+	s.publishNode(idx, "NodeRegistration")
 }
 
 // nodeEvent appends a Cluster event to the node's history; callers hold s.mu.

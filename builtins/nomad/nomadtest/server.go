@@ -109,6 +109,7 @@ type Server struct {
 	gossip     *http.Server
 	sched      *schedulerConfig // guarded by mu (operator.go)
 	deferred   []deferredEval   // evaluations held while the eval broker is paused
+	events     []api.Event      // the Node topic's event buffer (event_stream.go)
 	ports      *portAllocator
 
 	ctx    context.Context

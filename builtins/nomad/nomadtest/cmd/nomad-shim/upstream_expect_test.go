@@ -8,7 +8,6 @@ const pass = ""
 // leaves out on purpose (doc.go, "Knowingly different").
 const (
 	notServedParse = "not served: the HCL parse endpoint needs Nomad's jobspec parser, which lives in the nomad module (not to be used here)"
-	notServedDrain = "not served: node drain, which this test follows through the event stream (/v1/event/stream)"
 )
 
 // requiresRoot are the upstream tests that testutil.RequireRoot skips unless they run
@@ -109,7 +108,7 @@ var upstreamTests = map[string]string{
 	"TestNode_Stats":              pass,
 	"TestNodes_ForceEvaluate":     pass,
 	"TestNodes_Purge":             pass,
-	"TestNodes_ToggleDrain":       notServedDrain,
+	"TestNodes_ToggleDrain":       pass,
 	"TestNodes_ToggleEligibility": pass,
 
 	// status_test.go
