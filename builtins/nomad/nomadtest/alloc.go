@@ -200,11 +200,12 @@ func (s *Server) updateAlloc(id string, fn func(a *api.Allocation)) {
 	s.refreshJobStatus(nsID{e.alloc.Namespace, e.alloc.JobID})
 }
 
-// clientStatus is the client's getClientStatus over the task states.
+// clientStatus is the client's getClientStatus over the task states (Nomad 1.6's
+// allocrunner): one failed task fails the allocation at once, even while siblings
+// still run or wait (the runner then kills them); otherwise any running task makes it
+// running, any pending one pending, and only dead ones complete. Before any task state
+// the allocation stays pending.
 func clientStatus(a *api.Allocation) (string, string) {
-	if len(a.TaskStates) == 0 {
-		return allocPending, "No tasks have started"
-	}
 	var pending, running, failed, dead bool
 	for _, ts := range a.TaskStates {
 		switch ts.State {
@@ -221,14 +222,12 @@ func clientStatus(a *api.Allocation) (string, string) {
 		}
 	}
 	switch {
-	case failed && !pending && !running:
-		return allocFailed, "Failed tasks"
-	case pending:
-		return allocPending, "No tasks have started"
-	case running:
-		return allocRunning, "Tasks are running"
 	case failed:
 		return allocFailed, "Failed tasks"
+	case running:
+		return allocRunning, "Tasks are running"
+	case pending:
+		return allocPending, "No tasks have started"
 	case dead:
 		return allocComplete, "All tasks have completed"
 	}

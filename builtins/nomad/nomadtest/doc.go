@@ -57,8 +57,20 @@
 //	GET /v1/evaluations, /v1/evaluation/:id (?related), /v1/evaluation/:id/allocations
 //	GET /v1/deployments, /v1/deployment/:id, /v1/deployment/allocations/:id
 //	PUT POST /v1/deployment/{fail,pause}/:id       fail, pause or resume
+//	PUT POST /v1/job/:id/periodic/force           launch a periodic job's child now
 //	GET /v1/agent/{self,health,members}, /v1/status/leader, /v1/status/peers
+//	PUT POST /v1/agent/join?address=, /v1/agent/force-leave?node=[&prune=1]
+//	GET /v1/agent/monitor?log_level=[&node_id=]   the agent log (DEBUG request lines), streamed
+//	GET /v1/agent/schedulers, GET PUT POST /v1/agent/schedulers/config
+//	GET /v1/metrics                                the in-memory metrics summary (empty)
+//	GET PUT POST /v1/operator/scheduler/configuration (?cas=)
+//	DELETE /v1/evaluations                         by ID, while the eval broker is paused
 //	GET /v1/regions, /v1/nodes, /v1/namespaces
+//	GET /v1/node/:id, /v1/node/:id/allocations
+//	PUT POST /v1/node/:id/{evaluate,eligibility,drain,purge}
+//	GET /v1/client/stats?node_id=                  host memory, alloc dir disk, uptime
+//	GET /v1/client/allocation/:id/exec             websocket: run a command in a task
+//	GET /v1/event/stream?topic=Node[:id]&index=    node events (the Node topic only)
 //	GET PUT POST DELETE /v1/namespace[/:name]      namespaces ("default" always exists)
 //	GET /.well-known/jwks.json                     the keyring's public key (Cache-Control max-age)
 //	GET /.well-known/openid-configuration          only with server.oidc_issuer (else 404, as Nomad)
@@ -125,7 +137,28 @@
 //   - allow_unauthenticated = false is not enforced: a job's VaultToken and ConsulToken
 //     are accepted and dropped, as with Nomad's default (true).
 //   - Config.NoClient runs a server-only agent (client.enabled = false): no node, every
-//     placement fails and leaves a blocked evaluation.
+//     placement fails and leaves a blocked evaluation. The client node registers after
+//     the agent is up (Config.NodeRegisterAfter later; the shim waits a second, as a
+//     dev agent's client waits for its server's leader election); evaluations blocked
+//     meanwhile, or while the node is ineligible, run again when it registers or
+//     becomes eligible.
+//   - Node drain migrates the node's allocations at once (system jobs' stay) and then
+//     completes; deadlines and migrate blocks are not waited on. Purge re-registers
+//     the node at once, as its client would on its next heartbeat. Node events,
+//     events in the stream, and host stats cover the one node only.
+//   - The event stream serves the Node topic only, and refuses any other topic rather
+//     than stream nothing for it.
+//   - Cluster membership: doubles with Config.SerfPort join each other over a plain
+//     HTTP exchange of members (not serf's protocol); members are never probed, so a
+//     stopped one stays "alive" until force-leave marks it leaving (or prunes it).
+//   - The scheduler worker pool's configuration is kept and reported, but the double's
+//     scheduler is not a pool: evaluations run whatever it says. Of the operator's
+//     scheduler configuration only PauseEvalBroker acts (evaluations stay pending
+//     until resumed); evaluation deletion by filter is refused (no go-bexpr).
+//   - The agent monitor carries the double's DEBUG request lines (path only), not
+//     Nomad's full log; /v1/metrics answers an empty summary.
+//   - Allocation exec runs only in raw_exec tasks that are running, without a terminal
+//     (tty=true is refused: no pty library); a simulated driver's task is "not running".
 //   - Templates render once, before the task starts: change_mode, splay and re-renders
 //     are ignored. Nomad waits for missing data forever; the double gives up after
 //     Config.TemplateTimeout, and retries Vault and Consul 3 times (Nomad: 12).
@@ -154,11 +187,12 @@
 //     group (kill_signal, then SIGKILL after kill_timeout).
 //   - Lifecycle hooks are ordered (prestart, main, poststart, poststop) but poststop
 //     tasks do not run when the allocation is stopped.
-//   - Dispatch, periodic launches, ACLs, variables, Nomad service discovery and the HCL
-//     parse endpoint are not served; nor are node reads and operations
-//     (/v1/node/...), allocation exec, signals and stats, deployment promotion and
-//     allocation health, evaluation deletion, operator and cluster membership endpoints
-//     (join, force-leave), or the agent monitor.
+//   - Dispatch, periodic launches on the cron schedule (only periodic/force launches),
+//     ACLs, variables, Nomad service discovery and the HCL parse endpoint (it needs
+//     Nomad's jobspec parser, in the nomad module) are not served; nor are allocation
+//     signals, restarts and stats, the client's file system endpoints, node GC, deployment
+//     promotion and allocation health, and the operator endpoints other than the
+//     scheduler configuration.
 //
 // # Upstream tests
 //
@@ -167,8 +201,8 @@
 // TestUpstreamAPITests runs the upstream tests of jobs, plan, allocations, evaluations,
 // deployments, agent, status and nodes (the nomad/api version go.mod names, copied from
 // the module cache at test time) and asserts which pass; cmd/nomad-shim/upstream_expect_test.go
-// lists every one, with the reason for each that does not: an endpoint listed above as
-// not served, or behaviour newer than Nomad 1.6:
+// lists every one, with the reason for each that does not: TestJobs_Parse needs the HCL
+// parse endpoint (not served, above); the others test behaviour newer than Nomad 1.6:
 //
 //   - TestJobs_Register_PreserveResources: the PreserveResources register option, added
 //     after 1.6; Nomad 1.6 registers the new resources.
@@ -178,6 +212,10 @@
 //     Nomad 1.6 does not read.
 //   - TestJobs_ScaleInvalidAction: expects 400 for an empty job ID, where Nomad 1.6's
 //     HTTP mux redirects /v1/job//scale and answers 404 (as the 2023 test expects).
+//
+// Five allocation tests call testutil.RequireRoot: as root (as CI runs) their outcome
+// is the one listed; as any other user it is RequireRoot's skip, which the harness
+// expects then and reports in its log (never silently).
 //
 // TestNomad16EraClient runs a program built with the May 2023 nomad/api (a 1.6-era
 // client) against the shim.

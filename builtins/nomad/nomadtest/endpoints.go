@@ -86,6 +86,9 @@ func namespaceMatches(r *http.Request, ns string) bool {
 }
 
 func (s *Server) evaluationsRequest(w http.ResponseWriter, r *http.Request) (any, error) {
+	if r.Method == http.MethodDelete {
+		return s.evaluationsDelete(r)
+	}
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
@@ -284,9 +287,9 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 // member is the one server as the gossip pool lists it.
 func (s *Server) member() *api.AgentMember {
 	return &api.AgentMember{
-		Name:   s.node.Name + "." + s.cfg.Region,
+		Name:   s.memberName(),
 		Addr:   "127.0.0.1",
-		Port:   4648,
+		Port:   uint16(s.serfPort()),
 		Status: "alive",
 		Tags: map[string]string{
 			"region": s.cfg.Region, "dc": s.node.Datacenter, "build": s.version(),
@@ -296,16 +299,23 @@ func (s *Server) member() *api.AgentMember {
 	}
 }
 
-// agentMembers serves /v1/agent/members: the one server of the one region.
+// agentMembers serves /v1/agent/members: this server, then the members it joined.
 func (s *Server) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := onlyGet(r); err != nil {
 		return nil, err
 	}
+	members := []*api.AgentMember{s.member()}
+	s.mu.Lock()
+	for _, p := range s.peers {
+		c := *p
+		members = append(members, &c)
+	}
+	s.mu.Unlock()
 	return &api.ServerMembers{
-		ServerName:   s.node.Name + "." + s.cfg.Region,
+		ServerName:   s.memberName(),
 		ServerRegion: s.cfg.Region,
 		ServerDC:     s.node.Datacenter,
-		Members:      []*api.AgentMember{s.member()},
+		Members:      members,
 	}, nil
 }
 
@@ -324,47 +334,4 @@ func (s *Server) statusPeers(w http.ResponseWriter, r *http.Request) (any, error
 
 func (s *Server) regions(w http.ResponseWriter, r *http.Request) (any, error) {
 	return []string{s.cfg.Region}, onlyGet(r)
-}
-
-func (s *Server) nodesRequest(w http.ResponseWriter, r *http.Request) (any, error) {
-	if err := onlyGet(r); err != nil {
-		return nil, err
-	}
-	resources, err := boolParam(r.URL.Query(), "resources")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	setIndex(r, s.tableIndex(tableNodes))
-	s.mu.Unlock()
-	out := []*api.NodeListStub{}
-	if !s.cfg.NoClient && strings.HasPrefix(s.node.ID, r.URL.Query().Get("prefix")) {
-		stub := s.nodeStub()
-		if resources {
-			stub.NodeResources, stub.ReservedResources = s.node.resources(s.cfg.PortRange)
-		}
-		out = append(out, stub)
-	}
-	return paginate(r, out, func(n *api.NodeListStub) pageKey { return pageKey{id: n.ID} })
-}
-
-// nodeStub is the client node as /v1/nodes lists it.
-func (s *Server) nodeStub() *api.NodeListStub {
-	drivers := map[string]*api.DriverInfo{}
-	for d := range s.node.drivers {
-		drivers[d] = &api.DriverInfo{Detected: true, Healthy: true, HealthDescription: "Healthy"}
-	}
-	return &api.NodeListStub{
-		Address:               "127.0.0.1",
-		ID:                    s.node.ID,
-		Datacenter:            s.node.Datacenter,
-		Name:                  s.node.Name,
-		NodePool:              "default",
-		Version:               s.version(),
-		SchedulingEligibility: "eligible",
-		Status:                "ready",
-		Drivers:               drivers,
-		CreateIndex:           1,
-		ModifyIndex:           1,
-	}
 }

@@ -52,10 +52,21 @@ func (s *Server) router() http.Handler {
 	handle("/v1/agent/self", s.agentSelf)
 	handle("/v1/agent/health", s.agentHealth)
 	handle("/v1/agent/members", s.agentMembers)
+	handle("/v1/agent/join", s.agentJoin)
+	handle("/v1/agent/force-leave", s.agentForceLeave)
+	handle("/v1/agent/schedulers", s.agentSchedulers)
+	handle("/v1/agent/schedulers/config", s.agentSchedulersConfig)
+	mux.HandleFunc("/v1/agent/monitor", s.agentMonitor)
+	mux.HandleFunc("/v1/client/allocation/", s.clientAllocationRequest)
+	mux.HandleFunc("/v1/event/stream", s.eventStream)
+	handle("/v1/metrics", s.agentMetrics)
+	handle("/v1/operator/scheduler/configuration", s.operatorSchedulerConfig)
 	handle("/v1/status/leader", s.statusLeader)
 	handle("/v1/status/peers", s.statusPeers)
 	handle("/v1/regions", s.regions)
 	handle("/v1/nodes", s.nodesRequest)
+	handle("/v1/node/", s.nodeRequest)
+	handle("/v1/client/stats", s.clientStats)
 	handle("/v1/namespaces", s.namespacesRequest)
 	handle("/v1/namespace/", s.namespaceRequest)
 	handle(jwksPath, s.jwksRequest)
@@ -99,6 +110,12 @@ func cleanPath(p string) string {
 // encoding, and plain-text errors with their status code.
 func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Nomad's HTTP server logs each request at DEBUG (seen through the monitor);
+		// the path only, so that no query parameter reaches the log.
+		start := time.Now()
+		defer func() {
+			s.agentLog("DEBUG", "http: request complete: method=%s path=%s duration=%s", r.Method, r.URL.Path, time.Since(start))
+		}()
 		if region := r.URL.Query().Get("region"); region != "" && region != s.cfg.Region && region != "global" {
 			writeError(w, rpcError(errors.New("No path to region")))
 			return

@@ -34,13 +34,13 @@ func (s *Server) write(tables ...string) uint64 {
 }
 
 // tableIndex is the highest index of the given tables (0 when none was written).
-// The one client node registered, and the default namespace was created, at index 1.
+// The default namespace was created at index 1.
 // Callers hold s.mu.
 func (s *Server) tableIndex(tables ...string) uint64 {
 	var idx uint64
 	for _, t := range tables {
 		v := s.tables[t]
-		if (t == tableNodes && !s.cfg.NoClient) || t == tableNamespaces {
+		if t == tableNamespaces {
 			v = max(v, 1)
 		}
 		idx = max(idx, v)

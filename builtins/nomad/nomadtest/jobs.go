@@ -80,6 +80,8 @@ func (s *Server) jobSpecificRequest(w http.ResponseWriter, r *http.Request) (any
 		return get(func() (any, error) { return s.jobSubmission(r, id) })
 	case "scale":
 		return s.jobScale(r, id)
+	case "periodic/force":
+		return s.periodicForce(r, id)
 	}
 	return nil, coded(http.StatusNotFound, "Invalid URL")
 }

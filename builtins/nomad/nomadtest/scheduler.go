@@ -257,9 +257,12 @@ func (s *Server) feasibility(job *api.Job, tg *api.TaskGroup, attrs map[string]s
 		CoalescedFailures: n - 1,
 		AllocationTime:    50 * time.Microsecond,
 	}
-	if s.cfg.NoClient {
-		m.NodesInPool = 0
+	if s.nodeRec == nil {
+		m.NodesInPool = 0 // no client, or not registered yet
 		return m
+	}
+	if s.nodeRec.eligibility != api.NodeSchedulingEligible {
+		return m // in the pool, but not among the ready nodes
 	}
 	inDC := false
 	for _, dc := range job.Datacenters {
@@ -374,6 +377,12 @@ func blockedEval(job *api.Job, parent *api.Evaluation, idx uint64) *api.Evaluati
 // specChange tells whether this registration made a new job version (deployments are
 // only made for those).
 func (s *Server) runEval(eval *api.Evaluation, job *api.Job, attrs map[string]string, specChange bool) {
+	if s.brokerPaused() {
+		// Nomad's paused broker hands out no evaluations: this one stays pending
+		// until the operator resumes it (operator.go).
+		s.deferred = append(s.deferred, deferredEval{eval: eval, specChange: specChange})
+		return
+	}
 	p := s.reconcile(job, attrs)
 	jobType := str(job.Type)
 

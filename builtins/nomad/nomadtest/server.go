@@ -72,6 +72,18 @@ type Config struct {
 	// no node, so every placement fails and leaves a blocked evaluation.
 	NoClient bool
 
+	// SerfPort, when set, is the gossip port the agent advertises and listens on
+	// (127.0.0.1) for other doubles joining it (agent_cluster.go). Zero advertises
+	// Nomad's 4648 and listens on nothing.
+	SerfPort int
+
+	// NodeRegisterAfter is how long after the agent is up its client node registers
+	// (and so becomes listed and placeable); until then placements leave blocked
+	// evaluations, which the registration unblocks. Zero registers it at index 1,
+	// before New returns. A Nomad dev agent's client registers only once its server
+	// has elected itself leader, over a second after start; the nomad shim models that.
+	NodeRegisterAfter time.Duration
+
 	// Logf receives the double's own log lines (never secrets). Nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -90,6 +102,14 @@ type Server struct {
 	ln         net.Listener
 	http       *http.Server
 	node       nodeInfo
+	nodeRec    *nodeRecord        // guarded by mu (node_register.go)
+	logs       logHub             // the agent log's monitors (agent_monitor.go)
+	workers    *workerPool        // guarded by mu (agent_schedulers.go)
+	peers      []*api.AgentMember // other gossip members, guarded by mu (agent_cluster.go)
+	gossip     *http.Server
+	sched      *schedulerConfig // guarded by mu (operator.go)
+	deferred   []deferredEval   // evaluations held while the eval broker is paused
+	events     []api.Event      // the Node topic's event buffer (event_stream.go)
 	ports      *portAllocator
 
 	ctx    context.Context
@@ -208,9 +228,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nomadtest: listen: %w", err)
 	}
 	s.ln = ln
+	if err := s.startGossip(); err != nil {
+		ln.Close()
+		s.cancel()
+		s.wg.Wait()
+		s.cleanupDataDir()
+		return nil, fmt.Errorf("nomadtest: %w", err)
+	}
 	s.URL = "http://" + ln.Addr().String()
 	s.http = &http.Server{Handler: s.router(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
+	s.startClient()
 	return s, nil
 }
 
@@ -236,6 +264,9 @@ func (s *Server) Close() {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = s.http.Shutdown(ctx)
+	if s.gossip != nil {
+		_ = s.gossip.Shutdown(ctx)
+	}
 	cancel()
 	for _, r := range runners {
 		r.stop("server closed", 2*time.Second)

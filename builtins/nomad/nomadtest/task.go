@@ -46,6 +46,7 @@ type taskRunner struct {
 
 	mu         sync.Mutex
 	proc       *os.Process
+	execAs     execContext // how the running process was started, for exec (alloc_exec.go)
 	vault      vaultLease
 	services   []string
 	registered bool // its services are in Consul (or it has none to register)
@@ -344,6 +345,7 @@ func (tr *taskRunner) runOnce(command string, args []string, env map[string]stri
 	}
 	tr.mu.Lock()
 	tr.proc = cmd.Process
+	tr.execAs = execContext{env: env, uid: uid, gid: gid}
 	tr.mu.Unlock()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -79,6 +79,7 @@ type agentConfig struct {
 	LogLevel string `json:"log_level"`
 	Ports    struct {
 		HTTP int `json:"http"`
+		Serf int `json:"serf"`
 	} `json:"ports"`
 	Server struct {
 		Enabled         bool `json:"enabled"`
@@ -124,6 +125,11 @@ func serve(cfg agentConfig, files []string, dev bool) error {
 		// -dev runs a client too, whatever the file says (Nomad merges a false
 		// client.enabled over the dev config's true as true).
 		NoClient: !cfg.Client.Enabled && !dev,
+		// A dev agent's client registers once the server has elected itself leader
+		// (raft's one-second election timeout at raft_multiplier 1), not with the
+		// agent's first HTTP answer.
+		NodeRegisterAfter: time.Second,
+		SerfPort:          cfg.Ports.Serf,
 	}
 	if lvl := strings.ToUpper(cfg.LogLevel); lvl == "DEBUG" || lvl == "TRACE" {
 		dc.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }

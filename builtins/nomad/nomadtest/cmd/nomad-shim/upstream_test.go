@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -44,6 +45,18 @@ func TestUpstreamAPITests(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	// requiresRoot must name exactly the in-scope tests that call RequireRoot.
+	callsRoot := rootTests(t, work)
+	for name := range callsRoot {
+		if _, inScope := upstreamTests[name]; inScope && !requiresRoot[name] {
+			t.Errorf("%s calls testutil.RequireRoot: add it to requiresRoot", name)
+		}
+	}
+	for name := range requiresRoot {
+		if !callsRoot[name] {
+			t.Errorf("%s is in requiresRoot but does not call testutil.RequireRoot", name)
+		}
+	}
 
 	cmd := exec.Command(goBin, "test", "-count=1", "-json", "-parallel=4", "-timeout=15m",
 		"-run", "^("+strings.Join(names, "|")+")$", ".")
@@ -54,25 +67,75 @@ func TestUpstreamAPITests(t *testing.T) {
 	out, _ := cmd.Output() // a failing test exits non-zero; the events say which
 	results, outputs := parseEvents(t, out)
 
-	passed := 0
+	asRoot := os.Getuid() == 0
+	passed, rootSkipped := 0, 0
 	for _, name := range names {
-		want := upstreamTests[name]
 		got, ran := results[name]
-		switch {
-		case !ran:
+		if !ran {
 			t.Errorf("%s did not run (go test stderr: %s)", name, lastLines(stderr.String(), 5))
-		case got == "skip":
-			t.Errorf("%s was skipped:\n%s", name, outputs[name])
-		case want == pass && got != "pass":
-			t.Errorf("%s failed, expected to pass:\n%s", name, outputs[name])
-		case want != pass && got == "pass":
-			t.Errorf("%s passed, but is listed as failing (%s): update upstreamTests", name, want)
+			continue
 		}
-		if got == "pass" {
+		if msg := judge(name, got, outputs[name], asRoot); msg != "" {
+			t.Error(msg)
+		}
+		switch {
+		case got == "pass":
 			passed++
+		case got == "skip" && requiresRoot[name] && !asRoot:
+			rootSkipped++
 		}
 	}
 	t.Logf("%d of %d in-scope upstream nomad/api tests pass", passed, len(names))
+	if rootSkipped > 0 {
+		t.Logf("%d of them need root and were skipped as uid %d, as testutil.RequireRoot does: run as root to run them", rootSkipped, os.Getuid())
+	}
+}
+
+// judge compares an upstream test's outcome (pass, fail or skip) with the expected
+// one, and says what is wrong ("" when nothing). testutil.RequireRoot skips a test
+// unless it runs as root (CI does): as another user, and only then, that skip is the
+// expected outcome of the tests in requiresRoot. Any other skip is a failure.
+func judge(name, got, output string, asRoot bool) string {
+	want := upstreamTests[name]
+	switch {
+	case requiresRoot[name] && !asRoot:
+		if got != "skip" || !strings.Contains(output, "test requires root") {
+			return fmt.Sprintf("%s needs root and this is not root: expected its root skip, got %s:\n%s", name, got, output)
+		}
+	case got == "skip":
+		return fmt.Sprintf("%s was skipped:\n%s", name, output)
+	case want == pass && got != "pass":
+		return fmt.Sprintf("%s failed, expected to pass:\n%s", name, output)
+	case want != pass && got == "pass":
+		return fmt.Sprintf("%s passed, but is listed as failing (%s): update upstreamTests", name, want)
+	}
+	return ""
+}
+
+var requireRootCall = regexp.MustCompile(`^\s*testutil\.RequireRoot\(t\)`)
+
+// rootTests are the upstream tests whose body calls testutil.RequireRoot.
+func rootTests(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	out := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := testFunc.FindStringSubmatch(line); m != nil {
+				current = m[1]
+			} else if strings.HasPrefix(line, "}") {
+				current = ""
+			} else if current != "" && requireRootCall.MatchString(line) {
+				out[current] = true
+			}
+		}
+	}
+	return out
 }
 
 // buildShim builds this command as dir/bin/nomad and returns dir/bin.
