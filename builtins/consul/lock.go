@@ -47,15 +47,23 @@ func (l *Lock) Lock(ctx context.Context, holder runtime.LockHolder, wait time.Du
 		return nil, err
 	}
 	sessions := c.Session()
+	// The create is not cut off by an interrupt: Consul may have made the session by
+	// then, and the answer carrying its ID is needed to destroy it again.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	id, _, err := sessions.Create(&api.SessionEntry{
 		Name: "nvrun apply lock " + l.key, TTL: lockSessionTTL, Behavior: api.SessionBehaviorRelease,
-	}, (&api.WriteOptions{}).WithContext(ctx))
+	}, (&api.WriteOptions{}).WithContext(cctx))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot create a session at %s: %w", l, addr, err)
 	}
 	destroy := func(ctx context.Context) error {
 		_, err := sessions.Destroy(id, (&api.WriteOptions{}).WithContext(ctx))
 		return err
+	}
+	if ctx.Err() != nil {
+		destroy(cctx)
+		return nil, ctx.Err()
 	}
 	value, _ := json.Marshal(holder)
 	if wait <= 0 {
