@@ -29,6 +29,8 @@ import (
 //
 // It returns the write's response data as a dict (secret fields as secrets), None if
 // there is none or nothing was written, and an unknown in a plan.
+//
+// Its Delete (for destroy) deletes the path, as vault.delete does.
 func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {

@@ -25,6 +25,9 @@ import (
 //     options, the lease TTLs); a difference is an update through sys/mounts/PATH/tune,
 //     equal is unchanged. local and seal_wrap can only be set when mounting: a
 //     difference is a note, not a change.
+//
+// Its Delete (for destroy) unmounts the engine, and vault.auth's disables the method:
+// both destroy what they hold.
 func (v *vault) mount(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	spec, err := unpackMountSpec(fn, args, kwargs)
 	if err != nil {

@@ -33,6 +33,8 @@ import (
 // The value may be unknown (the accessor of an auth method this run enables): the plan
 // then shows the paths with the placeholder, and a note says what it stands for; the
 // policy is a create, or an update of an existing one, never "unchanged".
+//
+// Its Delete (for destroy) deletes the policy.
 func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -43,6 +42,8 @@ const defaultReuseMargin = 10 * time.Minute
 //
 // Orphans are minted through auth/token/create-orphan, which needs no sudo (unlike
 // create with no_parent), and do not die with the token that made them.
+//
+// Its Delete (for destroy) revokes the token it minted or kept, by accessor.
 func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
@@ -113,12 +114,8 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 			return runtime.Change{Action: runtime.Create, Summary: "new token", Diff: diff}
 		},
 		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
-			val, err := v.mintToken(ctx, ns, req, orphan)
-			if s, ok := val.(*starlarkstruct.Struct); ok {
-				if a, err := s.Attr("accessor"); err == nil {
-					minted, _ = starlark.AsString(a)
-				}
-			}
+			val, accessor, err := v.mintToken(ctx, ns, req, orphan)
+			minted = accessor
 			return val, err
 		},
 		Delete: func(ctx context.Context) error {
@@ -257,10 +254,10 @@ func (v *vault) lookupInUse(ctx context.Context, ns, token string, policies []st
 }
 
 // mintToken creates the token; orphans through create-orphan.
-func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRequest, orphan bool) (starlark.Value, error) {
+func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRequest, orphan bool) (_ starlark.Value, accessor string, err error) {
 	c, err := v.api(ns)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var sec *api.Secret
 	if orphan {
@@ -269,10 +266,10 @@ func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRe
 		sec, err = c.Auth().Token().CreateWithContext(ctx, req)
 	}
 	if err != nil {
-		return nil, v.explain(err)
+		return nil, "", v.explain(err)
 	}
 	if sec == nil || sec.Auth == nil {
-		return nil, fmt.Errorf("Vault at %s returned no token", v.addr)
+		return nil, "", fmt.Errorf("Vault at %s returned no token", v.addr)
 	}
 	v.keep(sec.Auth.Accessor)
 	return runtime.Struct(starlark.StringDict{
@@ -280,7 +277,7 @@ func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRe
 		"accessor": starlark.String(sec.Auth.Accessor),
 		"policies": stringListValue(sec.Auth.Policies),
 		"ttl":      starlark.MakeInt(sec.Auth.LeaseDuration),
-	}), nil
+	}), sec.Auth.Accessor, nil
 }
 
 // reusable says why a looked-up token cannot stand for the one requested ("" if it can).

@@ -52,6 +52,8 @@ var roleFields = map[string]roleKind{
 // -> unchanged. Offline or before login, a create. From the fourth token role of a run
 // on, one LIST of auth/token/roles says which names exist, and an absent one is a
 // create without reading it (index.go).
+//
+// Its Delete (for destroy) deletes the role.
 func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
