@@ -443,7 +443,7 @@ func (g *guideBench) cliSequence(v *freshVault) (string, error) {
 	}
 	for _, args := range [][]string{
 		{"policy", "write", "access-tables", "access-tables-policy.hcl"},
-		{"lease", "revoke", creds.LeaseID},
+		{"lease", "revoke", "-sync", creds.LeaseID}, // as nvrun revokes: synchronously
 	} {
 		if _, err := vault(args...); err != nil {
 			return "", err

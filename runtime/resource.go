@@ -119,7 +119,7 @@ type Resource struct {
 func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, error) {
 	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
 	if err != nil {
-		return nil, err
+		return nil, r.readFailed(thread, res.Address, err)
 	}
 	c := res.Diff(live)
 	if c.Address == "" {
@@ -210,7 +210,11 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 			if c.Apply == nil {
 				return starlark.None, nil
 			}
-			return c.Apply(r.ctx)
+			v, err := c.Apply(r.ctx)
+			if err != nil {
+				return nil, r.readFailed(thread, q.Address, err)
+			}
+			return v, nil
 		}
 		v, rec, err := r.effect(thread, c)
 		if rec != nil {
@@ -245,7 +249,7 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 			r.Warn("%s", notYet.Warning)
 		}
 	case err != nil:
-		return nil, err
+		return nil, r.readFailed(thread, q.Address, err)
 	case live.Known():
 		if !q.Record {
 			return answer.Value, nil
@@ -268,6 +272,19 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 	c.Apply = func(context.Context) (starlark.Value, error) { return nil, errors.New("not read") }
 	v, _, err := r.effect(thread, c)
 	return v, err
+}
+
+// readFailed records a read that failed (not one a plan forgives as unreachable) as a
+// failed record, and names the step and the address in its error, as a failed change is.
+func (r *Run) readFailed(thread *starlark.Thread, addr string, err error) error {
+	rec := &Record{
+		Step: r.stepNo, Address: addr, Action: Read, Status: "failed",
+		Error:   r.redactor.Redact(err.Error()),
+		Builtin: builtinName(thread), Position: callerPos(thread),
+	}
+	r.records = append(r.records, rec)
+	r.progressDone(rec)
+	return fmt.Errorf("%s%s: %w", r.stepContext(), addr, err)
 }
 
 // readLive runs read unless the run must not read (see Live.Unread). A server that does
@@ -373,6 +390,28 @@ func (s *Server) block(why Unread) {
 
 func containsReason(all, one Unread) bool {
 	return slices.Contains(strings.Split(string(all), "; "), string(one))
+}
+
+// Unread says why a read of the server would be skipped now ("" if it would happen):
+// offline, unreachable, or blocked by a pending change. It is for reads a builtin makes
+// outside Converge and Query, such as a check another module asks of it.
+func (s *Server) Unread() Unread {
+	switch {
+	case s.run.offline:
+		return UnreadOffline
+	case s.unreachable:
+		return UnreadUnreachable
+	}
+	return s.blocked
+}
+
+// Block records that a change known only after apply (a login with a token that an
+// earlier planned step returns) blocks the server's later reads in this plan, for a
+// builtin that records no change of its own. An apply knows every value: it ignores it.
+func (s *Server) Block(why Unread) {
+	if s.run.mode == Plan {
+		s.block(why)
+	}
 }
 
 // Blocked is why the server's reads wait for apply ("" if they need not).

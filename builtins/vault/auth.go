@@ -32,6 +32,9 @@ func (v *vault) auth(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 		enable: func(ctx context.Context, c *api.Client, path string, in *api.MountInput) error {
 			return c.Sys().EnableAuthWithOptionsWithContext(ctx, path, in)
 		},
+		disable: func(ctx context.Context, c *api.Client, path string) error {
+			return c.Sys().DisableAuthWithContext(ctx, path)
+		},
 		tunePath:  func(path string) string { return "auth/" + path },
 		described: true,
 	})

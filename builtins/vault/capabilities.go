@@ -32,21 +32,19 @@ func (c *capabilityChecker) EvaluateCapabilities(ctx context.Context, policies [
 // (read-only). A policy that neither knows is an error when Vault cannot be read
 // (offline, or before login), and grants nothing when Vault says it does not exist.
 //
-// In apply, the answer is confirmed by Vault itself: a short-lived orphan token (ttl 1m,
+// The answer is confirmed by Vault itself (so the caller asks only in apply: nomad.run
+// right before a register; a plan calls EvaluateCapabilities, which never mints): a short-lived orphan token (ttl 1m,
 // exactly these policies, no default policy unless named) is minted, sys/capabilities
 // is asked for it on path, and the token is revoked. Vault's answer wins. The trade-off:
 // that is three requests and a token mint (audited, not in the plan) per check, and it
 // needs a token allowed to mint orphans with these policies; if the confirmation cannot
 // be made, that is an error (the check fails closed). A plan never mints anything.
 func (c *capabilityChecker) CheckCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error) {
-	caps, readBy, err := c.evaluate(ctx, policies, path)
+	_, readBy, err := c.evaluate(ctx, policies, path)
 	if err != nil {
 		return nil, nil, err
 	}
 	v := c.v
-	if v.run.Mode() != runtime.Apply || v.state(true) != live {
-		return caps, readBy, nil
-	}
 	confirmed, err := v.vaultCapabilities(ctx, policies, path)
 	if err != nil {
 		// Failing closed: an answer Vault would not confirm is no answer. The caller
@@ -75,10 +73,10 @@ func (c *capabilityChecker) evaluate(ctx context.Context, policies []string, pat
 			named = append(named, namedPolicy{name: name, rules: rules})
 			continue
 		}
-		if st := v.state(true); st != live {
+		if unread := v.server.Unread(); unread != "" {
 			why := "the run is offline"
-			if st == blocked {
-				why = v.blockedReason()
+			if (runtime.Live{Unread: unread}).Pending() {
+				why = string(unread)
 			}
 			return nil, nil, notYetKnown{fmt.Errorf("vault policy %q is not written by this script and cannot be read from Vault (%s)", name, why)}
 		}

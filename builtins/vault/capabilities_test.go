@@ -17,6 +17,7 @@ import (
 func capsModule() runtime.Module {
 	type checker interface {
 		CheckCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error)
+		EvaluateCapabilities(ctx context.Context, policies []string, path string) ([]string, []string, error)
 	}
 	return runtime.Module{Name: "caps", New: func(r *runtime.Run) (starlark.Value, error) {
 		check := func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -30,7 +31,13 @@ func capsModule() runtime.Module {
 				return nil, fmt.Errorf("no vault.capabilities")
 			}
 			policies, _ := runtime.StringList(pol)
-			caps, by, err := c.CheckCapabilities(r.Context(), policies, path)
+			// As nomad.run asks: Vault's confirmation (a token mint) only in apply, right
+			// before a register; a plan evaluates.
+			check := c.CheckCapabilities
+			if r.Mode() != runtime.Apply {
+				check = c.EvaluateCapabilities
+			}
+			caps, by, err := check(r.Context(), policies, path)
 			if err != nil {
 				return starlark.String("error: " + err.Error()), nil
 			}

@@ -179,11 +179,11 @@ func number(x any) (float64, bool) {
 
 // durationSeconds reads "72h", "1h30m", "3d" or "3600" as seconds, as Vault does.
 func durationSeconds(s string) (int64, bool) {
-	d, err := runtime.Duration(starlark.String(s))
-	if err != nil {
+	var d runtime.DurationArg
+	if d.Unpack(starlark.String(s)) != nil {
 		return 0, false
 	}
-	return int64(d / time.Second), true
+	return int64(d.D() / time.Second), true
 }
 
 func isZero(x any) bool {
@@ -236,12 +236,5 @@ func showSeconds(secs int64) string {
 	if secs == 0 {
 		return "0"
 	}
-	s := (time.Duration(secs) * time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return runtime.ShortDuration(time.Duration(secs) * time.Second)
 }

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,31 +12,6 @@ import (
 
 	"github.com/nvrun/nvrun/runtime"
 )
-
-// isUnreachable says whether err means no Vault answered at all (refused, no route,
-// DNS, dial or request timeout), as opposed to Vault answering with an error.
-//
-// A TLS failure (a certificate nvrun does not trust) is an answer: it is never counted as
-// unreachable, which a live plan would forgive by planning offline.
-func isUnreachable(err error) bool {
-	if err == nil || runtime.IsTLSError(err) {
-		return false
-	}
-	var respErr *api.ResponseError
-	if errors.As(err, &respErr) {
-		return false
-	}
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	if errors.As(err, &opErr) || errors.As(err, &dnsErr) {
-		return true
-	}
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		return true
-	}
-	return errors.Is(err, context.DeadlineExceeded)
-}
 
 // explain turns a client error into one a user can act on: it names the Vault address,
 // what happened (unreachable, sealed, permission denied) and keeps the server's own
@@ -51,13 +25,20 @@ func (v *vault) explain(err error) error {
 	if errors.As(err, &done) {
 		return err
 	}
-	return &explained{v.explainText(err)}
+	return &explained{v.explainText(err), err}
 }
 
-// explained marks an error explain has already rewritten.
-type explained struct{ error }
+// explained marks an error explain has already rewritten. It still unwraps to the
+// client's error, so runtime.IsUnreachable sees a Vault that did not answer.
+type explained struct{ msg, cause error }
 
-func (e *explained) Unwrap() error { return e.error }
+func (e *explained) Error() string { return e.msg.Error() }
+func (e *explained) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.msg}
+	}
+	return []error{e.msg, e.cause}
+}
 
 func (v *vault) explainText(err error) error {
 	var respErr *api.ResponseError
@@ -76,7 +57,7 @@ func (v *vault) explainText(err error) error {
 	if cutOff(err) {
 		return fmt.Errorf("Vault at %s cut its answer off (%s): a write may have been applied; re-running finds out", v.addr, unreachableCause(err))
 	}
-	if isUnreachable(err) {
+	if runtime.IsUnreachable(err) {
 		return fmt.Errorf("Vault at %s is unreachable: %s", v.addr, unreachableCause(err))
 	}
 	if runtime.IsTLSError(err) {

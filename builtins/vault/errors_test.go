@@ -121,7 +121,9 @@ vault.token_role("t-err", token_period = "1h")
 s = vault.status()
 `
 	plan := mustRun(t, src, runtime.Plan, o)
-	if len(plan.res.Warnings) != 1 || plan.res.Warnings[0] != "vault: "+addr+" unreachable; planning offline" {
+	want := "vault is unreachable (Vault at " + addr + " is unreachable: dial tcp " + strings.TrimPrefix(addr, "http://") +
+		": connect: connection refused); the plan shows what vault would read as known only after apply"
+	if len(plan.res.Warnings) != 1 || plan.res.Warnings[0] != want {
 		t.Errorf("warnings %q, want one saying the plan is offline", plan.res.Warnings)
 	}
 	for _, a := range []string{`vault policy "t-err"`, `vault token role "t-err"`} {

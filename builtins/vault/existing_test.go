@@ -92,6 +92,7 @@ var existing struct {
 // share, starting it on first use.
 func existingVaultFor(t *testing.T) *existingVault {
 	t.Helper()
+	servers(t) // the guide's database engine uses the shared PostgreSQL
 	existing.once.Do(func() {
 		dir, err := os.MkdirTemp(work, "existing-")
 		if err != nil {

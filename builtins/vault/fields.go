@@ -148,3 +148,21 @@ func (v *vault) dataValue(key string, x any) (starlark.Value, error) {
 	}
 	return runtime.FromGo(x)
 }
+
+// namespaceKwarg takes the namespace= argument (every builtin that works inside a
+// namespace accepts it) out of kwargs, so that free-form builtins (write, token_role) do
+// not send it as a field. "" means the run's namespace (vault.namespace).
+func namespaceKwarg(fn string, kwargs []starlark.Tuple) (string, []starlark.Tuple, error) {
+	var ns runtime.NamespaceArg
+	out := kwargs[:0:0]
+	for _, kv := range kwargs {
+		if string(kv[0].(starlark.String)) != "namespace" {
+			out = append(out, kv)
+			continue
+		}
+		if err := runtime.UnpackArg(fn, "namespace", kv[1], &ns); err != nil {
+			return "", nil, err
+		}
+	}
+	return string(ns), out, nil
+}

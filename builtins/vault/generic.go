@@ -29,8 +29,10 @@ import (
 //
 // It returns the write's response data as a dict (secret fields as secrets), None if
 // there is none or nothing was written, and an unknown in a plan.
+//
+// Its Delete (for destroy) deletes the path, as vault.delete does.
 func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -44,41 +46,48 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		return nil, err
 	}
 	v.rememberAuthRole(ns, path, fields)
-	addr := v.address(ns, "path", path)
-	apply := func(ctx context.Context) (starlark.Value, error) {
-		c, err := v.api(ns)
-		if err != nil {
-			return nil, err
-		}
-		sec, err := c.Logical().WriteWithContext(ctx, path, payload(fields))
-		v.wrotePath(ns, path) // even on error: it may have half-happened
-		if err != nil {
-			return nil, v.explain(err)
-		}
-		return v.secretValue(sec)
-	}
 	var createDiff []runtime.DiffLine
 	for _, f := range fields {
 		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: f.shown()})
 	}
-	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"), Diff: createDiff, Apply: apply}
+	return v.run.Converge(thread, runtime.Resource{
+		Server:  v.server,
+		Address: v.address(ns, "path", path),
+		Read:    v.readPath(ns, path),
+		Diff: func(live runtime.Live) runtime.Change {
+			create := runtime.Change{Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"), Diff: createDiff, Notes: unreadNotes(live)}
+			switch data := live.Value.(type) {
+			case unreadablePath:
+				create.Action, create.Summary = runtime.Call, "path cannot be read; written on every run"
+				return create
+			case map[string]any:
+				return diffFields(fields, data)
+			}
+			return create
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			sec, err := c.Logical().WriteWithContext(ctx, path, payload(fields))
+			v.wrotePath(ns, path) // even on error: it may have half-happened
+			if err != nil {
+				return nil, v.explain(err)
+			}
+			return v.secretValue(sec)
+		},
+		Delete: v.deletePath(ns, path),
+	})
+}
 
-	sec, unreadable, done, res, err := v.readPath(thread, ns, path, addr, create)
-	if done {
-		return res, err
-	}
-	if unreadable {
-		create.Action, create.Summary = runtime.Call, "path cannot be read; written on every run"
-		return v.run.Effect(thread, create)
-	}
-	if sec == nil || sec.Data == nil {
-		return v.run.Effect(thread, create)
-	}
-
+// diffFields compares the fields vault.write gives with the data a read of the path
+// returned: see write.
+func diffFields(fields []field, data map[string]any) runtime.Change {
 	var diff []runtime.DiffLine
 	var writeOnly []string
 	for _, f := range fields {
-		have, found := lookupField(sec.Data, f.name)
+		have, found := lookupField(data, f.name)
 		switch {
 		case !found:
 			writeOnly = append(writeOnly, f.name)
@@ -89,32 +98,57 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		}
 	}
 	if len(diff) == 0 {
-		c := runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(fields)-len(writeOnly), "field") + " compared"}
+		c := runtime.Change{Action: runtime.Unchanged, Summary: runtime.Plural(len(fields)-len(writeOnly), "field") + " compared"}
 		if len(writeOnly) > 0 {
 			c.Notes = []string{"write-only, not compared: " + strings.Join(writeOnly, ", ")}
 		}
-		return v.run.Effect(thread, c)
+		return c
 	}
 	for _, name := range writeOnly {
 		diff = append(diff, runtime.DiffLine{Op: "~", Key: name, Before: "(write-only, not compared)", After: fieldNamed(fields, name).shown()})
 	}
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff)-len(writeOnly), "change"), runtime.Plural(len(fields), "field")),
-		Diff: diff, Apply: apply,
-	})
+	return runtime.Change{
+		Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff)-len(writeOnly), "change"), runtime.Plural(len(fields), "field")),
+		Diff: diff,
+	}
 }
 
-// readPath is readLive for a path that write or delete compares with: it reads path,
-// and unreadable says the path answers 405 (it cannot be read), which is no failure.
-func (v *vault) readPath(thread *starlark.Thread, ns, path, addr string, ch runtime.Change) (sec *api.Secret, unreadable, done bool, res starlark.Value, err error) {
-	done, res, err = v.readLive(thread, ns, nil, "", addr, ch, func(ctx context.Context, c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, path)
-		if err != nil && statusCode(err) == 405 {
-			unreadable, err = true, nil
+// unreadablePath is what readPath found at a path that answers 405 to a read: it can
+// be written (or deleted), not compared.
+type unreadablePath struct{}
+
+// readPath reads path for write and delete to compare with: its data (nil if nothing
+// is there), or unreadablePath, which is no failure. The fingerprint hashes the data.
+func (v *vault) readPath(ns, path string) runtime.ReadFunc {
+	return func(ctx context.Context) (any, runtime.Fingerprint, error) {
+		c, err := v.api(ns)
+		if err != nil {
+			return nil, "", err
 		}
-		return err
-	})
-	return sec, unreadable, done, res, err
+		sec, err := c.Logical().ReadWithContext(ctx, path)
+		switch {
+		case statusCode(err) == 405:
+			return unreadablePath{}, runtime.Fingerprint("unreadable"), nil
+		case err != nil:
+			return nil, "", v.explain(err)
+		case sec == nil || sec.Data == nil:
+			return nil, runtime.Absent, nil
+		}
+		return sec.Data, runtime.HashFingerprint(sec.Data), nil
+	}
+}
+
+// deletePath deletes path: vault.delete's write, and what undoes vault.write.
+func (v *vault) deletePath(ns, path string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		c, err := v.api(ns)
+		if err != nil {
+			return err
+		}
+		_, err = c.Logical().DeleteWithContext(ctx, path)
+		v.wrotePath(ns, path)
+		return v.explain(err)
+	}
 }
 
 // lookupField finds a field in read data: at top level, else inside a nested object
@@ -161,7 +195,7 @@ func fieldNamed(fields []field, name string) field {
 // a live plan too. revoke=True revokes the read's lease when the run ends, whether it
 // succeeded or not (runtime Run.Defer), so a credentials check leaves no DB user behind.
 func (v *vault) read(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -171,30 +205,44 @@ func (v *vault) read(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 		return nil, err
 	}
 	path = strings.Trim(path, "/")
-	c := runtime.Change{
-		Address: v.address(ns, "read", path), Action: runtime.Read,
-		SafeInPlan: safe && v.state(true) == live,
-		Apply: func(ctx context.Context) (starlark.Value, error) {
-			c, err := v.api(ns)
-			if err != nil {
-				return nil, err
-			}
-			sec, err := c.Logical().ReadWithContext(ctx, path)
-			if err != nil {
-				return nil, v.explain(err)
-			}
-			if sec != nil && revoke && sec.LeaseID != "" {
-				v.atEnd("revoke lease "+sec.LeaseID, func(ctx context.Context) error {
-					return v.explain(c.Sys().RevokeWithContext(ctx, sec.LeaseID))
-				})
-			}
-			return v.secretValue(sec)
+	q := runtime.Query{
+		Server:  v.server,
+		Address: v.address(ns, "read", path),
+		Record:  true,
+		Settle: func(ctx context.Context) (starlark.Value, error) {
+			return v.readSecret(ctx, ns, path, revoke)
 		},
 	}
-	if revoke {
-		c.Summary = "lease revoked when the run ends"
+	if safe {
+		// A plain read (kv, config): a live plan may make it too.
+		q.Read = func(ctx context.Context) (runtime.Answer, error) {
+			val, err := v.readSecret(ctx, ns, path, revoke)
+			return runtime.Answer{Value: val, Fingerprint: runtime.HashFingerprint(map[string]string{"value": fmt.Sprint(val)})}, err
+		}
 	}
-	return v.run.Effect(thread, c)
+	if revoke {
+		q.Summary = "lease revoked when the run ends"
+	}
+	return v.run.Query(thread, q)
+}
+
+// readSecret reads path for vault.read, and with revoke, revokes the lease when the
+// run ends.
+func (v *vault) readSecret(ctx context.Context, ns, path string, revoke bool) (starlark.Value, error) {
+	c, err := v.api(ns)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Logical().ReadWithContext(ctx, path)
+	if err != nil {
+		return nil, v.explain(err)
+	}
+	if sec != nil && revoke && sec.LeaseID != "" {
+		v.atEnd("revoke lease "+sec.LeaseID, func(ctx context.Context) error {
+			return v.explain(c.Sys().RevokeWithContext(ctx, sec.LeaseID))
+		})
+	}
+	return v.secretValue(sec)
 }
 
 // secretValue is a read's or write's answer as a dict, or None.
@@ -225,7 +273,7 @@ func (v *vault) secretValue(sec *api.Secret) (starlark.Value, error) {
 // delete is vault.delete(path, namespace=None), as `vault delete PATH`: a delete when
 // something is at the path (or the path cannot be read), unchanged when nothing is.
 func (v *vault) delete(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -234,36 +282,33 @@ func (v *vault) delete(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, err
 	}
 	path = strings.Trim(path, "/")
-	addr := v.address(ns, "path", path)
-	del := runtime.Change{
-		Address: addr, Action: runtime.Delete, Planned: starlark.None,
-		Apply: func(ctx context.Context) (starlark.Value, error) {
-			c, err := v.api(ns)
-			if err != nil {
-				return nil, err
+	return v.run.Converge(thread, runtime.Resource{
+		Server:  v.server,
+		Address: v.address(ns, "path", path),
+		Read:    v.readPath(ns, path),
+		Diff: func(live runtime.Live) runtime.Change {
+			switch live.Value.(type) {
+			case unreadablePath:
+				return runtime.Change{Action: runtime.Delete, Planned: starlark.None, Notes: []string{"path cannot be read; deleted on every run"}}
+			case nil:
+				if live.Known() {
+					return runtime.Change{Action: runtime.Unchanged, Summary: "already absent"}
+				}
 			}
-			_, err = c.Logical().DeleteWithContext(ctx, path)
-			v.wrotePath(ns, path)
-			return nil, v.explain(err)
+			return runtime.Change{Action: runtime.Delete, Planned: starlark.None, Notes: unreadNotes(live)}
 		},
-	}
-	sec, unreadable, done, res, err := v.readPath(thread, ns, path, addr, del)
-	switch {
-	case done:
-		return res, err
-	case unreadable:
-		del.Notes = []string{"path cannot be read; deleted on every run"}
-	case sec == nil || sec.Data == nil:
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already absent"})
-	}
-	return v.run.Effect(thread, del)
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			return nil, v.deletePath(ns, path)(ctx)
+		},
+		// Delete is nil: what a delete removed cannot be brought back.
+	})
 }
 
 // list is vault.list(path, namespace=None), as `vault list PATH`: the keys under path
 // (an empty list if none). It only reads and records nothing; unknown offline or before
 // login.
 func (v *vault) list(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -272,27 +317,27 @@ func (v *vault) list(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 		return nil, err
 	}
 	path = strings.Trim(path, "/")
-	if v.state(true) != live {
-		return v.run.Unknown(thread), nil
-	}
-	c, err := v.api(ns)
-	if err != nil {
-		return nil, err
-	}
-	sec, err := c.Logical().ListWithContext(v.run.Context(), path)
-	if err != nil {
-		if v.degrade(err) {
-			return v.run.Unknown(thread), nil
-		}
-		return v.readFailed(thread, v.address(ns, "list", path), err)
-	}
-	var keys []string
-	if sec != nil {
-		if l, ok := sec.Data["keys"].([]any); ok {
-			for _, k := range l {
-				keys = append(keys, fmt.Sprint(k))
+	return v.run.Query(thread, runtime.Query{
+		Server:  v.server,
+		Address: v.address(ns, "list", path),
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return runtime.Answer{}, err
 			}
-		}
-	}
-	return stringListValue(keys), nil
+			sec, err := c.Logical().ListWithContext(ctx, path)
+			if err != nil {
+				return runtime.Answer{}, v.explain(err)
+			}
+			var keys []string
+			if sec != nil {
+				if l, ok := sec.Data["keys"].([]any); ok {
+					for _, k := range l {
+						keys = append(keys, fmt.Sprint(k))
+					}
+				}
+			}
+			return runtime.Answer{Value: stringListValue(keys), Fingerprint: runtime.HashFingerprint(keys)}, nil
+		},
+	})
 }

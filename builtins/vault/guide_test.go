@@ -63,6 +63,7 @@ var boot struct {
 // bootstrap initialises the shared Vault through the guide's steps, once.
 func bootstrap(t *testing.T) *bootstrapRun {
 	t.Helper()
+	servers(t)
 	boot.once.Do(func() { boot.b, boot.err = runBootstrap(t) })
 	if boot.err != nil {
 		t.Fatalf("running the guide's Vault steps against the shared Vault failed: %v", boot.err)

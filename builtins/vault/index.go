@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -59,13 +60,13 @@ func (v *vault) nameIndex(ns string, coll *collection) *nameIndex {
 // knownAbsent says whether name is known not to exist in coll, so that its read can be
 // skipped; c is the client for namespace ns. It lists the collection once enough reads
 // of it have been asked for.
-func (v *vault) knownAbsent(c *api.Client, ns string, coll *collection, name string) bool {
+func (v *vault) knownAbsent(ctx context.Context, c *api.Client, ns string, coll *collection, name string) bool {
 	ix := v.nameIndex(ns, coll)
 	ix.reads++
 	if ix.names == nil && !ix.failed && ix.reads > listAfter {
-		sec, err := c.Logical().ListWithContext(v.run.Context(), coll.list)
+		sec, err := c.Logical().ListWithContext(ctx, coll.list)
 		if err != nil {
-			ix.failed = true // the one-by-one read reports (or degrades on) any real problem
+			ix.failed = true // the one-by-one read reports any real problem (or finds Vault unreachable)
 			return false
 		}
 		ix.names = map[string]bool{}

@@ -57,81 +57,105 @@ func (v *vault) initVault(thread *starlark.Thread, fn *starlark.Builtin, args st
 		return nil, fmt.Errorf("%s: pgp_keys has %d keys, want one per key share (%d)", fn.Name(), len(pgp), shares)
 	}
 
-	addr := "vault init"
 	path := v.keysFile()
 	summary := fmt.Sprintf("%d key share(s), threshold %d; keys to %s", shares, threshold, path)
-	create := runtime.Change{
-		Address: addr, Action: runtime.Create, Summary: summary,
-		Diff: []runtime.DiffLine{
-			{Op: "+", Key: "keys", After: fmt.Sprintf("%d %s", shares, runtime.Redacted)},
-			{Op: "+", Key: "root_token", After: runtime.Redacted},
+	return v.run.Converge(thread, runtime.Resource{
+		Server:    v.server,
+		Address:   "vault init",
+		Unblocked: true, // sys/seal-status needs no token
+		// Until apply has initialised Vault, nothing authenticated can be read.
+		Pending: notLoggedIn + "; " + initAtApply,
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			c, err := v.api("")
+			if err != nil {
+				return nil, "", err
+			}
+			st, err := c.Sys().SealStatusWithContext(ctx)
+			if err != nil {
+				return nil, "", v.explain(err)
+			}
+			v.lastSeal = st // for vault.unseal, which follows
+			found, err := v.initState(st, path)
+			if err != nil {
+				return nil, "", err
+			}
+			return found, runtime.HashFingerprint(map[string]any{"initialized": st.Initialized, "n": st.N, "t": st.T}), nil
 		},
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+		Diff: func(live runtime.Live) runtime.Change {
+			found, _ := live.Value.(*initState)
+			switch {
+			case found == nil || !found.st.Initialized:
+				c := runtime.Change{Action: runtime.Create, Summary: summary, Notes: unreadNotes(live),
+					Diff: []runtime.DiffLine{
+						{Op: "+", Key: "keys", After: fmt.Sprintf("%d %s", shares, runtime.Redacted)},
+						{Op: "+", Key: "root_token", After: runtime.Redacted},
+					}}
+				if found != nil && found.reuseFile {
+					c.Notes = append(c.Notes, "reuses the empty keys file an interrupted run reserved")
+				}
+				return c
+			case found.keys == nil:
+				// Initialised by someone else: the normal case of an existing cluster. The
+				// script goes on with a token from the environment (vault.login(None)).
+				return runtime.Change{Action: runtime.Unchanged, Summary: "initialised elsewhere; no keys file at " + path,
+					Notes: []string{"keys and root_token are None: vault.unseal(None) needs Vault unsealed, " +
+						"vault.login(None) uses VAULT_TOKEN or ~/.vault-token"},
+					Planned: runtime.Struct(starlark.StringDict{"keys": starlark.None, "root_token": starlark.None}),
+				}
+			}
+			var notes []string
+			if st := found.st; st.N != 0 && (st.N != shares || st.T != threshold) {
+				notes = append(notes, fmt.Sprintf("Vault was initialised with %d key share(s), threshold %d (the script asks %d/%d); nvrun does not rekey",
+					st.N, st.T, shares, threshold))
+			}
+			if found.keysAddr != "" && found.keysAddr != v.addr {
+				notes = append(notes, fmt.Sprintf("the keys file was written for %s", found.keysAddr))
+			}
+			return runtime.Change{Action: runtime.Unchanged, Summary: "already initialised; keys loaded from " + path,
+				Notes: notes, Planned: found.keys}
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			return v.applyInit(ctx, path, &api.InitRequest{SecretShares: shares, SecretThreshold: threshold, PGPKeys: pgp})
 		},
-	}
+		// Delete is nil: an init is never undone (its keys are the only way in).
+	})
+}
 
-	if v.state(false) == offline {
-		return v.plannedWithoutRead(thread, offline, create)
-	}
-	c, err := v.api("")
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.Sys().SealStatusWithContext(v.run.Context())
-	if err != nil {
-		if v.degrade(err) {
-			return v.plannedWithoutRead(thread, offline, create)
-		}
-		return v.readFailed(thread, addr, err)
-	}
+// initState is what vault.init found: Vault's seal status and, once it is initialised,
+// the keys from the keys file (nil: initialised elsewhere, no keys file).
+type initState struct {
+	st        *api.SealStatusResponse
+	keys      starlark.Value // init's result, loaded from the keys file
+	keysAddr  string         // the Vault address the keys file was written for
+	reuseFile bool           // not initialised, and the keys file is the empty one an interrupted run reserved
+}
 
-	v.lastSeal = st
+// initState reads the keys file for seal status st. An initialised Vault's keys are
+// loaded (an empty or unusable file means an earlier init was cut off: an error). For
+// an uninitialised one, an existing keys file is refused before anything is planned or
+// called: it may be the only copy of another Vault's keys. The one exception is the
+// empty file an interrupted run reserved, which holds nothing. Apply checks again,
+// atomically (O_EXCL, flock).
+func (v *vault) initState(st *api.SealStatusResponse, path string) (*initState, error) {
+	found := &initState{st: st}
 	if st.Initialized {
 		doc, err := loadKeys(path, v.addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+		if err != nil || doc == nil {
+			return found, err
 		}
-		if doc == nil {
-			// Initialised by someone else: the normal case of an existing cluster. The
-			// script goes on with a token from the environment (vault.login(None)).
-			return v.run.Effect(thread, runtime.Change{
-				Address: addr, Action: runtime.Unchanged, Summary: "initialised elsewhere; no keys file at " + path,
-				Notes: []string{"keys and root_token are None: vault.unseal(None) needs Vault unsealed, " +
-					"vault.login(None) uses VAULT_TOKEN or ~/.vault-token"},
-				Planned: runtime.Struct(starlark.StringDict{"keys": starlark.None, "root_token": starlark.None}),
-			})
-		}
-		result := v.keysResult(doc.keys(), doc.UnsealKeysHex, doc.RootToken)
-		var notes []string
-		if st.N != 0 && (st.N != shares || st.T != threshold) {
-			notes = append(notes, fmt.Sprintf("Vault was initialised with %d key share(s), threshold %d (the script asks %d/%d); nvrun does not rekey",
-				st.N, st.T, shares, threshold))
-		}
-		if doc.VaultAddr != "" && doc.VaultAddr != v.addr {
-			notes = append(notes, fmt.Sprintf("the keys file was written for %s", doc.VaultAddr))
-		}
-		return v.run.Effect(thread, runtime.Change{
-			Address: addr, Action: runtime.Unchanged, Summary: "already initialised; keys loaded from " + path,
-			Notes: notes, Planned: result,
-		})
+		found.keys, found.keysAddr = v.keysResult(doc.keys(), doc.UnsealKeysHex, doc.RootToken), doc.VaultAddr
+		return found, nil
 	}
-
-	// Refuse before anything is planned or called: an existing keys file may be the only
-	// copy of another Vault's keys. The one exception is the empty file an interrupted
-	// run reserved, which holds nothing. Apply checks again, atomically (O_EXCL, flock).
-	if fi, err := os.Lstat(path); err == nil {
-		if !reusableKeysFile(fi) {
-			return nil, fmt.Errorf("%s: %w", fn.Name(), keysFileExists(path))
-		}
-		create.Notes = append(create.Notes, "reuses the empty keys file an interrupted run reserved")
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: keys file: %w", fn.Name(), err)
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && !reusableKeysFile(fi):
+		return nil, keysFileExists(path)
+	case err == nil:
+		found.reuseFile = true
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("keys file: %w", err)
 	}
-	if v.run.Mode() == runtime.Plan {
-		v.initPending = true
-	}
-	return v.run.Effect(thread, create)
+	return found, nil
 }
 
 // applyInit reserves the keys file, initialises Vault and saves the keys. Between
@@ -209,10 +233,7 @@ func (v *vault) initFailed(c *api.Client, path string, initErr error) error {
 			"a re-run reuses it while Vault is uninitialised, and says what happened if Vault did initialise after all",
 			v.explain(initErr), path)
 	default:
-		cause := initErr.Error()
-		if isUnreachable(initErr) {
-			cause = unreachableCause(initErr) // without the URL
-		}
+		cause := unreachableCause(initErr) // without the URL
 		return fmt.Errorf("Vault's answer to sys/init was cut off (%s), and Vault at %s is initialised now: this vault.init was cut off "+
 			"after Vault initialised, so the unseal keys and root token never arrived, and the keys file %s is left empty. %s",
 			cause, v.addr, path, resetAdvice(path))

@@ -129,6 +129,7 @@ func TestWorkloadIdentitySetup(t *testing.T) {
 
 func vaultClient(t *testing.T, token string) *vaultapi.Client {
 	t.Helper()
+	servers(t)
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = srv.Addr
 	c, err := vaultapi.NewClient(cfg)

@@ -90,7 +90,8 @@ func reuseKeysFile(path string) (*os.File, error) {
 // An empty file holds no keys, so taking it over loses nothing; any other file may be
 // the only copy of some Vault's keys.
 func reusableKeysFile(fi fs.FileInfo) bool {
-	return fi.Mode().IsRegular() && fi.Mode().Perm() == 0o600 && fi.Size() == 0
+	perm := fi.Mode // os.FileInfo's permission bits, not the run's mode
+	return perm().IsRegular() && perm().Perm() == 0o600 && fi.Size() == 0
 }
 
 // lockKeysFile takes an exclusive, non-blocking flock, held until f is closed.

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,7 +29,7 @@ import (
 // plan where the token is unknown (init happens in the same run), the run is "not
 // logged in until apply": later builtins plan their writes without reading.
 func (v *vault) login(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -36,48 +37,45 @@ func (v *vault) login(thread *starlark.Thread, fn *starlark.Builtin, args starla
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "token", &tokenArg); err != nil {
 		return nil, err
 	}
-	if runtime.IsUnknown(tokenArg) {
-		if v.run.Mode() == runtime.Apply {
-			return nil, fmt.Errorf("%s: the token is not known", fn.Name())
+	var token runtime.SecretArg
+	source := "given to vault.login"
+	if tokenArg == starlark.None {
+		if token.Value, source, err = v.environmentToken(); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 		}
-		v.loginPending = true
+	} else if token.Unpack(tokenArg) != nil || (token.Value == "" && !token.IsUnknown()) {
+		return nil, fmt.Errorf("%s: token: want a non-empty secret or string (or None for VAULT_TOKEN), not %s", fn.Name(), tokenArg.Type())
+	}
+	if token.IsUnknown() {
+		// Known only at apply (init's root token in a plan that initialises Vault).
+		v.server.Block(notLoggedIn)
 		v.setToken("")
 		return starlark.None, nil
 	}
-	var token, source string
-	if tokenArg == starlark.None {
-		if token, source, err = v.environmentToken(); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
-		}
-	} else {
-		var ok bool
-		token, _, ok = runtime.StringOrSecret(tokenArg)
-		if !ok || token == "" {
-			return nil, fmt.Errorf("%s: token: want a non-empty secret or string (or None for VAULT_TOKEN), not %s", fn.Name(), tokenArg.Type())
-		}
-		source = "given to vault.login"
+	v.run.Secret(token.Value)
+	v.setToken(token.Value)
+	if token.Value == v.initRoot && ns == "" {
+		return starlark.None, nil // the root token init returned a moment ago: valid
 	}
-	v.run.Secret(token)
-	v.setToken(token)
-	v.loginPending = false
-
-	if v.state(true) != live || (token == v.initRoot && ns == "") {
-		// Nothing to read, or the root token init returned a moment ago: valid.
-		return starlark.None, nil
-	}
-	c, err := v.api(ns)
+	_, err = v.run.Query(thread, runtime.Query{
+		Server:  v.server,
+		Address: "vault login",
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			if _, err := c.Auth().Token().LookupSelfWithContext(ctx); err != nil {
+				if statusCode(err) == 403 {
+					return runtime.Answer{}, &explained{fmt.Errorf("Vault at %s rejected the token %s (auth/token/lookup-self: %s): "+
+						"it is wrong, expired or revoked, or belongs to another Vault", v.addr, source, responseText(err)), nil}
+				}
+				return runtime.Answer{}, v.explain(err)
+			}
+			return runtime.Answer{Value: starlark.None}, nil
+		},
+	})
 	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Auth().Token().LookupSelfWithContext(v.run.Context()); err != nil {
-		if v.degrade(err) {
-			return starlark.None, nil
-		}
-		if statusCode(err) == 403 {
-			err = &explained{fmt.Errorf("Vault at %s rejected the token %s (auth/token/lookup-self: %s): "+
-				"it is wrong, expired or revoked, or belongs to another Vault", v.addr, source, responseText(err))}
-		}
-		_, err = v.readFailed(thread, "vault login", err)
 		return nil, err
 	}
 	return starlark.None, nil
@@ -110,17 +108,10 @@ func (v *vault) environmentToken() (token, source string, err error) {
 // Enterprise, or OpenBao); None or "" is the root namespace. A namespace= argument on a
 // single builtin overrides it for that call.
 func (v *vault) setNamespace(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var ns starlark.Value
+	var ns runtime.NamespaceArg
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "ns", &ns); err != nil {
 		return nil, err
 	}
-	switch x := ns.(type) {
-	case starlark.NoneType:
-		v.namespace = ""
-	case starlark.String:
-		v.namespace = strings.Trim(string(x), "/")
-	default:
-		return nil, fmt.Errorf("%s: want a string or None, not %s", fn.Name(), ns.Type())
-	}
+	v.namespace = string(ns)
 	return starlark.None, nil
 }

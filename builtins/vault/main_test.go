@@ -20,12 +20,37 @@ import (
 	"github.com/nvrun/nvrun/runtime"
 )
 
-// The one real Vault (started uninitialised) and PostgreSQL this package's tests share.
+// The one real Vault (started uninitialised) and PostgreSQL this package's tests share,
+// started together by the first test that needs them (servers): the pure tests
+// (argument errors, offline plans, policy parsing and rendering) run without them.
 var (
-	srv  *testserver.Vault
-	pg   *testserver.Postgres
-	work string // a scratch dir for keys files
+	srv        *testserver.Vault
+	pg         *testserver.Postgres
+	work       string // a scratch dir for keys files and the servers' data
+	serverOnce sync.Once
+	serverErr  error
 )
+
+// servers starts the shared Vault and PostgreSQL on first use. A test that needs them
+// fails (never skips) when they cannot start: these tests exist to run against them.
+func servers(t testing.TB) {
+	t.Helper()
+	serverOnce.Do(func() {
+		start := time.Now()
+		if srv, serverErr = testserver.StartVault(filepath.Join(work, "vault")); serverErr != nil {
+			serverErr = fmt.Errorf("builtins/vault tests need a real Vault: %w", serverErr)
+			return
+		}
+		if pg, serverErr = testserver.StartPostgres(filepath.Join(work, "pg")); serverErr != nil {
+			serverErr = fmt.Errorf("builtins/vault tests need a real PostgreSQL: %w", serverErr)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "vault %s and postgres %s:%d up in %s\n", srv.Addr, pg.Host, pg.Port, time.Since(start).Round(time.Millisecond))
+	})
+	if serverErr != nil {
+		t.Fatal(serverErr)
+	}
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -42,27 +67,17 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	work = dir
-	start := time.Now()
-	// Never a skip: these tests exist to run against the real servers.
-	srv, err = testserver.StartVault(filepath.Join(dir, "vault"))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "builtins/vault tests need a real Vault: %v\n", err)
-		return 1
-	}
-	pg, err = testserver.StartPostgres(filepath.Join(dir, "pg"))
-	if err != nil {
-		srv.Stop()
-		fmt.Fprintf(os.Stderr, "builtins/vault tests need a real PostgreSQL: %v\n", err)
-		return 1
-	}
 	// Both by PID (process group). Vault first: PostgreSQL's shutdown waits for the
 	// connections Vault's database engine holds.
 	defer func() {
-		srv.Stop()
+		if srv != nil {
+			srv.Stop()
+		}
 		stopExtraVaults()
-		pg.Stop()
+		if pg != nil {
+			pg.Stop()
+		}
 	}()
-	fmt.Fprintf(os.Stderr, "vault %s and postgres %s:%d up in %s\n", srv.Addr, pg.Host, pg.Port, time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
 
@@ -205,10 +220,14 @@ func run(t *testing.T, src string, mode runtime.Mode, o opts) result {
 		cfg.KeysFile = filepath.Join(dir, "vault-keys.json")
 	}
 	addr := o.addr
-	if addr == "" {
+	if addr == "" && !o.offline {
+		servers(t)
 		addr = srv.Addr
 	}
-	env := []string{"VAULT_ADDR=" + addr}
+	var env []string
+	if addr != "" { // an offline plan talks to no Vault: it needs none
+		env = append(env, "VAULT_ADDR="+addr)
+	}
 	if o.token != "" {
 		env = append(env, "VAULT_TOKEN="+o.token)
 	}

@@ -1,18 +1,12 @@
 // Package vault is the `vault` Starlark module: HashiCorp Vault (and OpenBao, which
-// speaks the same API) driven declaratively through the runtime's effect interface.
+// speaks the same API) driven declaratively.
 //
-// Every builtin reads the live state it needs, compares it with what the script asks for,
-// and hands only the difference to runtime.Run.Effect. This file holds what they share:
-// the module's configuration, the one API client of a run, and the rules that decide
-// whether a builtin may read live state at all:
-//
-//   - offline (an --offline plan, or the preflight before every apply): read nothing;
-//     every write is planned as a create with unknown results;
-//   - unreachable in a live plan: warn once and behave offline for the rest of the run
-//     (in apply, an unreachable Vault is an error);
-//   - blocked in a live plan: the script initialises, unseals or logs in to Vault in
-//     this same run, so authenticated reads can only happen at apply; writes are planned
-//     as creates whose notes say so. Unauthenticated reads (seal status) still happen.
+// Every builtin declares its resource (how to read, compare, write and delete it) or its
+// query to the runtime (Run.Converge, Run.Query), which alone decides what happens in a
+// plan, an offline plan or an apply, and what a Vault that does not answer means. This
+// file holds what they share: the module's configuration and the one API client of a
+// run. A planned init, unseal or login blocks authenticated reads until apply
+// (Resource.Pending); unauthenticated ones (seal status) still happen (Unblocked).
 package vault
 
 import (
@@ -61,7 +55,7 @@ const dialTimeout = 5 * time.Second
 // namespace, policies written so far), created lazily in Module.New's closure.
 func Module(cfg Options) runtime.Module {
 	return runtime.Module{Name: "vault", New: func(r *runtime.Run) (starlark.Value, error) {
-		v := &vault{run: r, cfg: cfg, policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}, authRoles: map[string]authRole{}}
+		v := &vault{run: r, cfg: cfg, server: r.Server("vault"), policies: map[string]*policyRules{}, indexes: map[string]*nameIndex{}, authRoles: map[string]authRole{}}
 		if tok := r.Env("VAULT_TOKEN"); tok != "" {
 			r.Secret(tok) // registered for redaction before anything can print it
 			v.token = tok
@@ -101,11 +95,9 @@ type vault struct {
 	token     string
 	namespace string
 
-	// wentOffline is set when a live plan found Vault unreachable.
-	wentOffline bool
-	// initPending, sealPending and loginPending are set in a live plan when init,
-	// unseal or login will only happen at apply; authenticated reads must wait.
-	initPending, sealPending, loginPending bool
+	// server is Vault as the runtime sees it in this run: whether it answered a plan,
+	// and which planned change (init, unseal, login) blocks authenticated reads.
+	server *runtime.Server
 
 	// lastSeal is the seal status vault.init just saw (or made): vault.unseal, which
 	// follows it, takes it instead of asking again. Nothing in between changes it.
@@ -132,59 +124,27 @@ type vault struct {
 	minted map[string]bool
 }
 
-// liveState says whether a builtin may read Vault now.
-type liveState int
-
+// Reasons a planned change blocks Vault's authenticated reads until apply
+// (runtime.Resource.Pending), as the plan's notes show them.
 const (
-	live    liveState = iota
-	offline           // read nothing: --offline, preflight, or unreachable in a plan
-	blocked           // a live plan, but authenticated reads must wait for apply
+	notLoggedIn   runtime.Unread = "not logged in until apply"
+	initAtApply   runtime.Unread = "Vault is initialised at apply"
+	unsealAtApply runtime.Unread = "Vault is unsealed at apply"
 )
-
-// state is the live state for a builtin; needAuth is false for unauthenticated reads
-// (sys/seal-status), which still happen while init or login is pending.
-func (v *vault) state(needAuth bool) liveState {
-	if v.run.Offline() || v.wentOffline {
-		return offline
-	}
-	if needAuth && v.blockedReason() != "" {
-		return blocked
-	}
-	return live
-}
-
-// blockedReason says why authenticated reads must wait for apply ("" if they need not).
-func (v *vault) blockedReason() string {
-	var why []string
-	if v.loginPending || v.initPending {
-		// Init's root token is unknown in a plan, so a script that inits also logs in late.
-		why = append(why, "not logged in until apply")
-	}
-	if v.initPending {
-		why = append(why, "Vault is initialised at apply")
-	} else if v.sealPending {
-		why = append(why, "Vault is unsealed at apply")
-	}
-	return strings.Join(why, "; ")
-}
-
-// blockedNote is the plan note of a write planned without reading live state.
-func (v *vault) blockedNote() string {
-	return "live state will be read at apply (" + v.blockedReason() + ")"
-}
 
 // offlineNote is the plan note of a write planned with Vault unread.
 const offlineNote = "offline: live state not read; shown as a create"
 
-// degrade handles a read error in a live plan: an unreachable Vault turns the rest of
-// the run into an offline plan (with one warning). It reports whether it did.
-func (v *vault) degrade(err error) bool {
-	if v.run.Mode() != runtime.Plan || !isUnreachable(err) {
-		return false
+// unreadNotes are the notes of a change planned without reading Vault: offline (or
+// unreachable), or blocked by a change planned earlier in this run.
+func unreadNotes(live runtime.Live) []string {
+	switch {
+	case live.Known():
+		return nil
+	case live.Pending():
+		return []string{"live state will be read at apply (" + string(live.Unread) + ")"}
 	}
-	v.wentOffline = true
-	v.run.Warn("vault: %s unreachable; planning offline", v.addr)
-	return true
+	return []string{offlineNote}
 }
 
 // api returns the run's client, creating it on first use, for namespace ns ("" means
@@ -226,11 +186,11 @@ func (v *vault) newClient() (*api.Client, error) {
 	conf.SRVLookup = false
 	conf.Timeout = 60 * time.Second
 	if t := v.run.Env("VAULT_CLIENT_TIMEOUT"); t != "" {
-		d, err := runtime.Duration(starlark.String(t))
-		if err != nil {
+		var d runtime.DurationArg
+		if err := d.Unpack(starlark.String(t)); err != nil {
 			return nil, fmt.Errorf("VAULT_CLIENT_TIMEOUT: %w", err)
 		}
-		conf.Timeout = d
+		conf.Timeout = d.D()
 	}
 
 	transport, ok := conf.HttpClient.Transport.(*http.Transport)
@@ -317,27 +277,6 @@ func (v *vault) stderr() io.Writer {
 	return os.Stderr
 }
 
-// popNamespace takes the namespace= kwarg (every builtin that works inside a namespace
-// accepts it) out of kwargs, so free-form builtins (write, token_role) do not send it.
-func popNamespace(fn string, kwargs []starlark.Tuple) (string, []starlark.Tuple, error) {
-	ns := ""
-	out := kwargs[:0:0]
-	for _, kv := range kwargs {
-		if string(kv[0].(starlark.String)) != "namespace" {
-			out = append(out, kv)
-			continue
-		}
-		switch x := kv[1].(type) {
-		case starlark.NoneType:
-		case starlark.String:
-			ns = strings.Trim(string(x), "/")
-		default:
-			return "", nil, fmt.Errorf("%s: namespace: want a string, not %s", fn, kv[1].Type())
-		}
-	}
-	return ns, out, nil
-}
-
 // address names a resource in the plan, with its namespace when it is not the root.
 func (v *vault) address(ns, kind, name string) string {
 	if ns == "" {
@@ -350,66 +289,11 @@ func (v *vault) address(ns, kind, name string) string {
 	return a
 }
 
-// readFailed reports a failed read through the effect interface, so the error carries
-// the step and the address like any failed change, and the record shows what failed.
-func (v *vault) readFailed(thread *starlark.Thread, addr string, err error) (starlark.Value, error) {
-	err = v.explain(err)
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Read, SafeInPlan: true,
-		Apply: func(context.Context) (starlark.Value, error) { return nil, err },
-	})
-}
-
-// plannedWithoutRead hands a write that could not compare with live state (offline or
-// blocked) to the runtime as a create.
-func (v *vault) plannedWithoutRead(thread *starlark.Thread, st liveState, c runtime.Change) (starlark.Value, error) {
-	if c.Action == "" {
-		c.Action = runtime.Create
-	}
-	if st == offline {
-		c.Notes = append(c.Notes, offlineNote)
-	} else {
-		c.Notes = append(c.Notes, v.blockedNote())
-	}
-	return v.run.Effect(thread, c)
-}
-
-// readLive is how a builtin that compares with live state starts. With no live state
-// (offline, or not yet logged in) it plans ch without a read; when coll's LIST index
-// (coll non-nil) knows name absent it hands ch on as is; otherwise it runs read with the
-// client for ns, and a failed read either degrades to planning ch without it or fails
-// the step. done says res and err are the builtin's result; otherwise read succeeded
-// and the caller compares what it got.
-func (v *vault) readLive(thread *starlark.Thread, ns string, coll *collection, name, addr string, ch runtime.Change,
-	read func(ctx context.Context, c *api.Client) error) (done bool, res starlark.Value, err error) {
-	if st := v.state(true); st != live {
-		res, err = v.plannedWithoutRead(thread, st, ch)
-		return true, res, err
-	}
-	c, err := v.api(ns)
-	if err != nil {
-		return true, nil, err
-	}
-	if coll != nil && v.knownAbsent(c, ns, coll, name) {
-		res, err = v.run.Effect(thread, ch)
-		return true, res, err
-	}
-	if err := read(v.run.Context(), c); err != nil {
-		if v.degrade(err) {
-			res, err = v.plannedWithoutRead(thread, offline, ch)
-			return true, res, err
-		}
-		res, err = v.readFailed(thread, addr, err)
-		return true, res, err
-	}
-	return false, nil, nil
-}
-
 // sealStatus reads sys/seal-status (unauthenticated), or takes the answer init left.
-func (v *vault) sealStatus(c *api.Client) (*api.SealStatusResponse, error) {
+func (v *vault) sealStatus(ctx context.Context, c *api.Client) (*api.SealStatusResponse, error) {
 	if st := v.lastSeal; st != nil {
 		v.lastSeal = nil
 		return st, nil
 	}
-	return c.Sys().SealStatusWithContext(v.run.Context())
+	return c.Sys().SealStatusWithContext(ctx)
 }

@@ -25,6 +25,9 @@ import (
 //     options, the lease TTLs); a difference is an update through sys/mounts/PATH/tune,
 //     equal is unchanged. local and seal_wrap can only be set when mounting: a
 //     difference is a note, not a change.
+//
+// Its Delete (for destroy) unmounts the engine, and vault.auth's disables the method:
+// both destroy what they hold.
 func (v *vault) mount(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	spec, err := unpackMountSpec(fn, args, kwargs)
 	if err != nil {
@@ -37,6 +40,9 @@ func (v *vault) mount(thread *starlark.Thread, fn *starlark.Builtin, args starla
 		},
 		enable: func(ctx context.Context, c *api.Client, path string, in *api.MountInput) error {
 			return c.Sys().MountWithContext(ctx, path, in)
+		},
+		disable: func(ctx context.Context, c *api.Client, path string) error {
+			return c.Sys().UnmountWithContext(ctx, path)
 		},
 		tunePath: func(path string) string { return path },
 	})
@@ -53,7 +59,7 @@ type mountSpec struct {
 }
 
 func unpackMountSpec(fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*mountSpec, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +120,11 @@ func unpackMountSpec(fn *starlark.Builtin, args starlark.Tuple, kwargs []starlar
 		if d.v == starlark.None {
 			continue
 		}
-		dur, err := runtime.Duration(d.v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", fn.Name(), d.name, err)
+		var dur runtime.DurationArg
+		if err := runtime.UnpackArg(fn.Name(), d.name, d.v, &dur); err != nil {
+			return nil, err
 		}
-		secs := int64(dur / time.Second)
+		secs := int64(dur.D() / time.Second)
 		*d.dst = &secs
 	}
 	return s, nil
@@ -130,7 +136,8 @@ type mountKind struct {
 	what, addrKind string
 	list           func(context.Context, *api.Client) (map[string]*api.MountOutput, error)
 	enable         func(context.Context, *api.Client, string, *api.MountInput) error
-	tunePath       func(path string) string // the path sys/mounts/<path>/tune takes
+	disable        func(context.Context, *api.Client, string) error // for destroy
+	tunePath       func(path string) string                         // the path sys/mounts/<path>/tune takes
 	// described says the builtin returns struct(path, type, accessor) rather than
 	// None: vault.auth does, because templated policies name an auth method by its
 	// accessor. (vault.mount keeps returning None: its plans count no unknowns.)
@@ -164,12 +171,62 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 	for _, o := range runtime.SortedKeys(s.options) {
 		diff = append(diff, runtime.DiffLine{Op: "+", Key: "options." + o, After: showValue(s.options[o])})
 	}
-	create := runtime.Change{
-		Address: addr, Action: runtime.Create, Summary: s.typ + " " + k.what, Diff: diff, Planned: starlark.None,
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+	var created starlark.Value = starlark.None
+	if k.described {
+		created = nil // path and type are known, but not the accessor: the whole value is unknown
+	}
+	return v.run.Converge(thread, runtime.Resource{
+		Server:  v.server,
+		Address: addr,
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			c, err := v.api(s.ns)
+			if err != nil {
+				return nil, "", err
+			}
+			mounts, err := k.list(ctx, c)
+			if err != nil {
+				return nil, "", v.explain(err)
+			}
+			have, ok := mounts[s.path+"/"]
+			if !ok {
+				return nil, runtime.Absent, nil
+			}
+			if have.Type != s.typ {
+				return nil, "", &explained{fmt.Errorf("%s %s/ on Vault at %s already has type %q, not %q; nvrun does not remount "+
+					"(it would destroy its data): choose another path, or disable it yourself", k.what, s.path, v.addr, have.Type, s.typ), nil}
+			}
+			return have, runtime.HashFingerprint(have), nil
+		},
+		Diff: func(live runtime.Live) runtime.Change {
+			have, _ := live.Value.(*api.MountOutput)
+			if have == nil {
+				return runtime.Change{Action: runtime.Create, Summary: s.typ + " " + k.what, Diff: diff, Planned: created, Notes: unreadNotes(live)}
+			}
+			changes, notes, _ := s.tune(have, in)
+			var result starlark.Value = starlark.None
+			if k.described {
+				result = mountValue(s.path, s.typ, have.Accessor)
+			}
+			if len(changes) == 0 {
+				return runtime.Change{Action: runtime.Unchanged, Summary: s.typ + " " + k.what, Notes: notes, Planned: result}
+			}
+			return runtime.Change{Action: runtime.Update, Summary: "tune " + runtime.Plural(len(changes), "setting"), Diff: changes, Notes: notes,
+				Planned: result} // tuning keeps the accessor
+		},
+		Write: func(ctx context.Context, live runtime.Live) (starlark.Value, error) {
 			c, err := v.api(s.ns)
 			if err != nil {
 				return nil, err
+			}
+			if have, ok := live.Value.(*api.MountOutput); ok {
+				_, _, tune := s.tune(have, in)
+				if err := c.Sys().TuneMountWithContext(ctx, k.tunePath(s.path), tune); err != nil {
+					return nil, v.explain(err)
+				}
+				if !k.described {
+					return nil, nil
+				}
+				return mountValue(s.path, s.typ, have.Accessor), nil
 			}
 			if err := k.enable(ctx, c, s.path, in); err != nil {
 				return nil, v.explain(err)
@@ -188,30 +245,19 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 			}
 			return mountValue(s.path, s.typ, have.Accessor), nil
 		},
-	}
-	if k.described {
-		create.Planned = nil // path and type are known, but not the accessor: the whole value is unknown
-	}
+		Delete: func(ctx context.Context) error {
+			c, err := v.api(s.ns)
+			if err != nil {
+				return err
+			}
+			return v.explain(k.disable(ctx, c, s.path))
+		},
+	})
+}
 
-	var mounts map[string]*api.MountOutput
-	if done, res, err := v.readLive(thread, s.ns, nil, "", addr, create, func(ctx context.Context, c *api.Client) (err error) {
-		mounts, err = k.list(ctx, c)
-		return err
-	}); done {
-		return res, err
-	}
-	have, ok := mounts[s.path+"/"]
-	if !ok {
-		return v.run.Effect(thread, create)
-	}
-	if have.Type != s.typ {
-		return v.readFailed(thread, addr, &explained{fmt.Errorf("%s %s/ on Vault at %s already has type %q, not %q; nvrun does not remount "+
-			"(it would destroy its data): choose another path, or disable it yourself", k.what, s.path, v.addr, have.Type, s.typ)})
-	}
-
-	var changes []runtime.DiffLine
-	var notes []string
-	tune := api.MountConfigInput{}
+// tune compares what the script gives with the mount Vault has: the diff, notes on what
+// only mounting can set, and the tune request that makes the difference.
+func (s *mountSpec) tune(have *api.MountOutput, in *api.MountInput) (changes []runtime.DiffLine, notes []string, tune api.MountConfigInput) {
 	if s.description != nil && *s.description != have.Description {
 		changes = append(changes, runtime.DiffLine{Op: "~", Key: "description", Before: showValue(have.Description), After: showValue(*s.description)})
 		tune.Description = s.description
@@ -241,25 +287,5 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 	if have.SealWrap != s.sealWrap {
 		notes = append(notes, fmt.Sprintf("seal_wrap is %v on Vault and can only be set when mounting", have.SealWrap))
 	}
-	var result starlark.Value = starlark.None
-	if k.described {
-		result = mountValue(s.path, s.typ, have.Accessor)
-	}
-	if len(changes) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: s.typ + " " + k.what, Notes: notes, Planned: result})
-	}
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: "tune " + runtime.Plural(len(changes), "setting"), Diff: changes, Notes: notes,
-		Planned: result, // tuning keeps the accessor
-		Apply: func(ctx context.Context) (starlark.Value, error) {
-			c, err := v.api(s.ns)
-			if err != nil {
-				return nil, err
-			}
-			if err := c.Sys().TuneMountWithContext(ctx, k.tunePath(s.path), tune); err != nil {
-				return nil, v.explain(err)
-			}
-			return result, nil
-		},
-	})
+	return changes, notes, tune
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -34,8 +33,10 @@ import (
 // The value may be unknown (the accessor of an auth method this run enables): the plan
 // then shows the paths with the placeholder, and a note says what it stands for; the
 // policy is a create, or an update of an existing one, never "unchanged".
+//
+// Its Delete (for destroy) deletes the policy.
 func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -70,55 +71,71 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	}
 	v.policies[v.policyKey(ns, name)] = desired
 
-	addr := v.address(ns, "policy", name)
-	write := func(ctx context.Context) (starlark.Value, error) {
-		c, err := v.api(ns)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Sys().PutPolicyWithContext(ctx, name, text); err != nil {
-			return nil, v.explain(err)
-		}
-		v.wrote(ns, policyCollection, name)
-		return nil, nil
-	}
-	create := runtime.Change{
-		Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(desired.order), "path"),
-		Diff: diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired), Apply: write, Planned: starlark.None,
-		Notes: pending,
-	}
-
-	var liveText string
-	if done, res, err := v.readLive(thread, ns, policyCollection, name, addr, create, func(ctx context.Context, c *api.Client) (err error) {
-		liveText, err = c.Sys().GetPolicyWithContext(ctx, name)
-		return err
-	}); done {
-		return res, err
-	}
-	if liveText == "" {
-		return v.run.Effect(thread, create)
-	}
-	current, err := parsePolicy(liveText)
-	if err != nil {
-		// Vault accepted it, so this is a parser gap of ours: rewrite it, and say why.
-		create.Action, create.Summary = runtime.Update, "live policy could not be compared"
-		create.Notes = []string{"live policy: " + err.Error()}
-		return v.run.Effect(thread, create)
-	}
-	diff := diffPolicy(current, desired)
-	if len(pending) > 0 {
-		// The live policy may well be right, but that can only be known at apply.
-		return v.run.Effect(thread, runtime.Change{
-			Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s, placeholders known after apply", runtime.Plural(len(desired.order), "path")),
-			Diff: diff, Notes: pending, Apply: write, Planned: starlark.None,
-		})
-	}
-	if len(diff) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(desired.order), "path")})
-	}
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), runtime.Plural(len(desired.order), "path")),
-		Diff: diff, Apply: write, Planned: starlark.None,
+	paths := runtime.Plural(len(desired.order), "path")
+	return v.run.Converge(thread, runtime.Resource{
+		Server:  v.server,
+		Address: v.address(ns, "policy", name),
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, "", err
+			}
+			if v.knownAbsent(ctx, c, ns, policyCollection, name) {
+				return nil, runtime.Absent, nil
+			}
+			text, err := c.Sys().GetPolicyWithContext(ctx, name)
+			if err != nil {
+				return nil, "", v.explain(err)
+			}
+			if text == "" {
+				return nil, runtime.Absent, nil
+			}
+			return text, runtime.HashFingerprint(map[string]string{"policy": text}), nil
+		},
+		Diff: func(live runtime.Live) runtime.Change {
+			liveText, _ := live.Value.(string)
+			if liveText == "" {
+				return runtime.Change{Action: runtime.Create, Summary: paths, Planned: starlark.None,
+					Diff:  diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired),
+					Notes: append(pending, unreadNotes(live)...)}
+			}
+			current, err := parsePolicy(liveText)
+			if err != nil {
+				// Vault accepted it, so this is a parser gap of ours: rewrite it, and say why.
+				return runtime.Change{Action: runtime.Update, Summary: "live policy could not be compared", Planned: starlark.None,
+					Diff:  diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired),
+					Notes: []string{"live policy: " + err.Error()}}
+			}
+			diff := diffPolicy(current, desired)
+			switch {
+			case len(pending) > 0:
+				// The live policy may well be right, but that can only be known at apply.
+				return runtime.Change{Action: runtime.Update, Summary: paths + ", placeholders known after apply",
+					Diff: diff, Notes: pending, Planned: starlark.None}
+			case len(diff) == 0:
+				return runtime.Change{Action: runtime.Unchanged, Summary: paths}
+			}
+			return runtime.Change{Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), paths),
+				Diff: diff, Planned: starlark.None}
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Sys().PutPolicyWithContext(ctx, name, text); err != nil {
+				return nil, v.explain(err)
+			}
+			v.wrote(ns, policyCollection, name)
+			return nil, nil
+		},
+		Delete: func(ctx context.Context) error {
+			c, err := v.api(ns)
+			if err != nil {
+				return err
+			}
+			return v.explain(c.Sys().DeletePolicyWithContext(ctx, name))
+		},
 	})
 }
 

@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"context"
+
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -19,39 +21,40 @@ func (v *vault) status(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	if v.state(false) == offline {
-		return v.run.Unknown(thread), nil
-	}
-	c, err := v.api("")
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.Sys().SealStatusWithContext(v.run.Context())
-	if err != nil {
-		if v.degrade(err) {
-			return v.run.Unknown(thread), nil
-		}
-		return v.readFailed(thread, "vault status", err)
-	}
-	var ha starlark.Value = starlark.None
-	if st.Initialized && !st.Sealed {
-		leader, err := c.Sys().LeaderWithContext(v.run.Context())
-		if err != nil {
-			return v.readFailed(thread, "vault status", err)
-		}
-		ha = starlark.Bool(leader.HAEnabled)
-	}
-	return runtime.Struct(starlark.StringDict{
-		"initialized":  starlark.Bool(st.Initialized),
-		"sealed":       starlark.Bool(st.Sealed),
-		"version":      starlark.String(st.Version),
-		"cluster_name": starlark.String(st.ClusterName),
-		"cluster_id":   starlark.String(st.ClusterID),
-		"ha_enabled":   ha,
-		"type":         starlark.String(st.Type),
-		"t":            starlark.MakeInt(st.T),
-		"n":            starlark.MakeInt(st.N),
-		"progress":     starlark.MakeInt(st.Progress),
-		"storage_type": starlark.String(st.StorageType),
-	}), nil
+	return v.run.Query(thread, runtime.Query{
+		Server:    v.server,
+		Address:   "vault status",
+		Unblocked: true, // unauthenticated: read even while a login is pending
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := v.api("")
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			st, err := c.Sys().SealStatusWithContext(ctx)
+			if err != nil {
+				return runtime.Answer{}, v.explain(err)
+			}
+			var ha starlark.Value = starlark.None
+			if st.Initialized && !st.Sealed {
+				leader, err := c.Sys().LeaderWithContext(ctx)
+				if err != nil {
+					return runtime.Answer{}, v.explain(err)
+				}
+				ha = starlark.Bool(leader.HAEnabled)
+			}
+			return runtime.Answer{Fingerprint: runtime.HashFingerprint(st), Value: runtime.Struct(starlark.StringDict{
+				"initialized":  starlark.Bool(st.Initialized),
+				"sealed":       starlark.Bool(st.Sealed),
+				"version":      starlark.String(st.Version),
+				"cluster_name": starlark.String(st.ClusterName),
+				"cluster_id":   starlark.String(st.ClusterID),
+				"ha_enabled":   ha,
+				"type":         starlark.String(st.Type),
+				"t":            starlark.MakeInt(st.T),
+				"n":            starlark.MakeInt(st.N),
+				"progress":     starlark.MakeInt(st.Progress),
+				"storage_type": starlark.String(st.StorageType),
+			})}, nil
+		},
+	})
 }

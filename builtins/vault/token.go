@@ -42,8 +42,10 @@ const defaultReuseMargin = 10 * time.Minute
 //
 // Orphans are minted through auth/token/create-orphan, which needs no sudo (unlike
 // create with no_parent), and do not die with the token that made them.
+//
+// Its Delete (for destroy) revokes the token it minted or kept, by accessor.
 func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -64,21 +66,21 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 	}
 	req := &api.TokenCreateRequest{Policies: policies, Renewable: &renewable}
 	var periodSecs, ttlSecs int64
-	if period != starlark.None {
-		d, err := runtime.Duration(period)
-		if err != nil {
-			return nil, fmt.Errorf("%s: period: %w", fn.Name(), err)
+	for _, d := range []struct {
+		name string
+		v    starlark.Value
+		secs *int64
+		dst  *string
+	}{{"period", period, &periodSecs, &req.Period}, {"ttl", ttl, &ttlSecs, &req.TTL}} {
+		if d.v == starlark.None {
+			continue
 		}
-		periodSecs = int64(d / time.Second)
-		req.Period = fmt.Sprintf("%ds", periodSecs)
-	}
-	if ttl != starlark.None {
-		d, err := runtime.Duration(ttl)
-		if err != nil {
-			return nil, fmt.Errorf("%s: ttl: %w", fn.Name(), err)
+		var dur runtime.DurationArg
+		if err := runtime.UnpackArg(fn.Name(), d.name, d.v, &dur); err != nil {
+			return nil, err
 		}
-		ttlSecs = int64(d / time.Second)
-		req.TTL = fmt.Sprintf("%ds", ttlSecs)
+		*d.secs = int64(dur.D() / time.Second)
+		*d.dst = fmt.Sprintf("%ds", *d.secs)
 	}
 	if displayName != starlark.None {
 		s, ok := starlark.AsString(displayName)
@@ -104,88 +106,158 @@ func (v *vault) tokenCreate(thread *starlark.Thread, fn *starlark.Builtin, args 
 	if orphan {
 		diff = append(diff, runtime.DiffLine{Op: "+", Key: "orphan", After: "true"})
 	}
-	mint := runtime.Change{
-		Address: addr, Action: runtime.Create, Summary: "new token", Diff: diff,
-		Apply: func(ctx context.Context) (starlark.Value, error) { return v.mintToken(ctx, ns, req, orphan) },
+	var minted string // the accessor of the token this call minted or kept: what Delete revokes
+	res := runtime.Resource{
+		Server:  v.server,
+		Address: addr,
+		Diff: func(runtime.Live) runtime.Change {
+			return runtime.Change{Action: runtime.Create, Summary: "new token", Diff: diff}
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			val, accessor, err := v.mintToken(ctx, ns, req, orphan)
+			minted = accessor
+			return val, err
+		},
+		Delete: func(ctx context.Context) error {
+			if minted == "" {
+				return fmt.Errorf("%s: no token was minted or kept", addr)
+			}
+			c, err := v.api(ns)
+			if err != nil {
+				return err
+			}
+			return v.revokeStray(ctx, c, minted)
+		},
+	}
+	// withNotes is the mint with notes, and with why the token in use was not read.
+	withNotes := func(notes ...string) runtime.Resource {
+		r := res
+		r.Diff = func(live runtime.Live) runtime.Change {
+			c := res.Diff(live)
+			c.Notes = notes
+			if r.Read != nil {
+				c.Notes = append(notes, unreadNotes(live)...)
+			}
+			return c
+		}
+		return r
 	}
 
 	if !reuseGiven(args, kwargs) {
 		// No token in use to tell the others by: each run hands its new token on, so
 		// the tokens earlier runs minted for this address are not strays.
-		return v.run.Effect(thread, mint)
+		return v.run.Converge(thread, res)
 	}
-	// The script names the token in use (None: none is), so any other valid token minted
-	// for this address is a stray of an interrupted run: revoked before the mint.
-	mintSweeping := func(inUse string) (starlark.Value, error) {
-		if v.state(true) == live {
-			if err := v.sweepStrays(thread, ns, addr, inUse); err != nil {
-				return nil, err
-			}
+	var current runtime.SecretArg
+	if reuse != starlark.None {
+		if err := runtime.UnpackArg(fn.Name(), "reuse", reuse, &current); err != nil {
+			return nil, err
 		}
-		return v.run.Effect(thread, mint)
 	}
-	if reuse == starlark.None {
-		return mintSweeping("")
+	if current.IsUnknown() {
+		return v.run.Converge(thread, withNotes("the token in use is known only at apply, which mints a new one only if it cannot be reused"))
 	}
-	if runtime.IsUnknown(reuse) {
-		mint.Notes = append(mint.Notes, "the token in use is known only at apply, which mints a new one only if it cannot be reused")
-		return v.run.Effect(thread, mint)
+	// The script names the token in use (None or "": none is), so any other valid token
+	// minted for this address is a stray of an interrupted run: revoked before the mint.
+	if current.Value == "" {
+		if err := v.sweepStrays(thread, ns, addr, ""); err != nil {
+			return nil, err
+		}
+		return v.run.Converge(thread, res)
 	}
-	current, _, ok := runtime.StringOrSecret(reuse)
-	if !ok {
-		return nil, fmt.Errorf("%s: reuse: want a token (secret or string) or None, not %s", fn.Name(), reuse.Type())
-	}
-	if current == "" {
-		return mintSweeping("")
-	}
-	v.run.Secret(current)
-	st := v.state(true)
-	if st != live {
-		mint.Notes = append(mint.Notes, "apply reuses the token in use if it is still valid")
-		return v.plannedWithoutRead(thread, st, mint)
-	}
+	v.run.Secret(current.Value)
 
+	// Look the token in use up: kept if it can stand for the one asked for.
+	var found *tokenInUse
+	if _, err := v.run.Query(thread, runtime.Query{
+		Server:  v.server,
+		Address: addr,
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			t, err := v.lookupInUse(ctx, ns, current.Value, policies, orphan, renewable, periodSecs, ttlSecs)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			found = t
+			return runtime.Answer{Value: starlark.None, Fingerprint: t.fingerprint}, nil
+		},
+	}); err != nil {
+		return nil, err
+	}
+	if found == nil {
+		// Not read: offline, unreachable, or not logged in until apply. The mint's Read
+		// is not called either; it gives the plan's note the reason.
+		res.Read = func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			t, err := v.lookupInUse(ctx, ns, current.Value, policies, orphan, renewable, periodSecs, ttlSecs)
+			if err != nil {
+				return nil, "", err
+			}
+			return t, t.fingerprint, nil
+		}
+		return v.run.Converge(thread, withNotes("apply reuses the token in use if it is still valid"))
+	}
+	if found.why != "" {
+		if err := v.sweepStrays(thread, ns, addr, found.accessor); err != nil {
+			return nil, err
+		}
+		return v.run.Converge(thread, withNotes("the token in use is not reused: "+found.why))
+	}
+	v.keep(found.accessor)
+	minted = found.accessor
+	res.Read = func(context.Context) (any, runtime.Fingerprint, error) { return found, found.fingerprint, nil }
+	res.Diff = func(runtime.Live) runtime.Change {
+		return runtime.Change{
+			Action: runtime.Unchanged, Summary: "token in use reused (" + showSeconds(found.ttl) + " left)",
+			Planned: runtime.Struct(starlark.StringDict{
+				"token":    v.run.Secret(current.Value),
+				"accessor": starlark.String(found.accessor),
+				"policies": stringListValue(found.policies),
+				"ttl":      starlark.MakeInt64(found.ttl),
+			}),
+		}
+	}
+	return v.run.Converge(thread, res)
+}
+
+// tokenInUse is what a lookup of the token in use found.
+type tokenInUse struct {
+	why         string // why it cannot be reused; "" if it can
+	accessor    string
+	policies    []string
+	ttl         int64 // seconds left
+	fingerprint runtime.Fingerprint
+}
+
+// lookupInUse looks the token in use up (auth/token/lookup) and says whether it can
+// stand for the one requested. A token Vault does not know is no error: it is not reused.
+func (v *vault) lookupInUse(ctx context.Context, ns, token string, policies []string, orphan, renewable bool, periodSecs, ttlSecs int64) (*tokenInUse, error) {
 	c, err := v.api(ns)
 	if err != nil {
 		return nil, err
 	}
-	sec, err := c.Auth().Token().LookupWithContext(v.run.Context(), current)
-	var why, inUse string
+	sec, err := c.Auth().Token().LookupWithContext(ctx, token)
 	switch {
-	case err == nil:
-		why = reusable(sec, policies, orphan, renewable, periodSecs, ttlSecs)
-		if sec != nil && sec.Data != nil {
-			inUse, _ = sec.Data["accessor"].(string)
-		}
 	case badToken(err):
-		why = "it is not valid (" + responseText(err) + ")"
-	case v.degrade(err):
-		return v.plannedWithoutRead(thread, offline, mint)
-	default:
-		return v.readFailed(thread, addr, err)
+		return &tokenInUse{why: "it is not valid (" + responseText(err) + ")", fingerprint: runtime.Absent}, nil
+	case err != nil:
+		return nil, v.explain(err)
 	}
-	if why != "" {
-		mint.Notes = append(mint.Notes, "the token in use is not reused: "+why)
-		return mintSweeping(inUse)
+	t := &tokenInUse{why: reusable(sec, policies, orphan, renewable, periodSecs, ttlSecs), fingerprint: runtime.Absent}
+	if sec != nil && sec.Data != nil {
+		t.accessor, _ = sec.Data["accessor"].(string)
+		t.policies = tokenPolicies(sec)
+		t.ttl, _ = jsonInt(sec.Data["ttl"])
+		// What identifies the token's state; not the token, nor its ttl, which ticks.
+		t.fingerprint = runtime.HashFingerprint(map[string]any{"accessor": t.accessor, "policies": t.policies,
+			"orphan": sec.Data["orphan"], "renewable": sec.Data["renewable"], "period": fmt.Sprint(sec.Data["period"])})
 	}
-	left, _ := jsonInt(sec.Data["ttl"])
-	v.keep(inUse)
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Unchanged, Summary: "token in use reused (" + showSeconds(left) + " left)",
-		Planned: runtime.Struct(starlark.StringDict{
-			"token":    v.run.Secret(current),
-			"accessor": starlark.String(fmt.Sprint(sec.Data["accessor"])),
-			"policies": stringListValue(tokenPolicies(sec)),
-			"ttl":      starlark.MakeInt64(left),
-		}),
-	})
+	return t, nil
 }
 
 // mintToken creates the token; orphans through create-orphan.
-func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRequest, orphan bool) (starlark.Value, error) {
+func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRequest, orphan bool) (_ starlark.Value, accessor string, err error) {
 	c, err := v.api(ns)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var sec *api.Secret
 	if orphan {
@@ -194,10 +266,10 @@ func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRe
 		sec, err = c.Auth().Token().CreateWithContext(ctx, req)
 	}
 	if err != nil {
-		return nil, v.explain(err)
+		return nil, "", v.explain(err)
 	}
 	if sec == nil || sec.Auth == nil {
-		return nil, fmt.Errorf("Vault at %s returned no token", v.addr)
+		return nil, "", fmt.Errorf("Vault at %s returned no token", v.addr)
 	}
 	v.keep(sec.Auth.Accessor)
 	return runtime.Struct(starlark.StringDict{
@@ -205,7 +277,7 @@ func (v *vault) mintToken(ctx context.Context, ns string, req *api.TokenCreateRe
 		"accessor": starlark.String(sec.Auth.Accessor),
 		"policies": stringListValue(sec.Auth.Policies),
 		"ttl":      starlark.MakeInt(sec.Auth.LeaseDuration),
-	}), nil
+	}), sec.Auth.Accessor, nil
 }
 
 // reusable says why a looked-up token cannot stand for the one requested ("" if it can).

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/vault/api"
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
@@ -53,8 +52,10 @@ var roleFields = map[string]roleKind{
 // -> unchanged. Offline or before login, a create. From the fourth token role of a run
 // on, one LIST of auth/token/roles says which names exist, and an absent one is a
 // create without reading it (index.go).
+//
+// Its Delete (for destroy) deletes the role.
 func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	ns, kwargs, err := popNamespace(fn.Name(), kwargs)
+	ns, kwargs, err := namespaceKwarg(fn.Name(), kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -86,17 +87,6 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	}
 	path := "auth/token/roles/" + name
 	addr := v.address(ns, "token role", name)
-	write := func(ctx context.Context) (starlark.Value, error) {
-		c, err := v.api(ns)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := c.Logical().WriteWithContext(ctx, path, want); err != nil {
-			return nil, v.explain(err)
-		}
-		v.wrote(ns, tokenRoleCollection, name)
-		return nil, nil
-	}
 	var createDiff []runtime.DiffLine
 	for _, f := range fields {
 		shown := f.shown()
@@ -105,46 +95,79 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 		}
 		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
 	}
-	create := runtime.Change{Address: addr, Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"),
-		Diff: createDiff, Apply: write, Planned: starlark.None}
-
-	var sec *api.Secret
-	if done, res, err := v.readLive(thread, ns, tokenRoleCollection, name, addr, create, func(ctx context.Context, c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, path)
-		return err
-	}); done {
-		return res, err
-	}
-	if sec == nil || sec.Data == nil {
-		return v.run.Effect(thread, create)
-	}
-
-	var diff []runtime.DiffLine
-	for _, f := range fields {
-		kind := roleFields[f.name]
-		raw, present := sec.Data[f.name]
-		var have any
-		if present && raw != nil {
-			if have, err = normaliseRoleField(kind, raw); err != nil {
-				return nil, fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
+	return v.run.Converge(thread, runtime.Resource{
+		Server:  v.server,
+		Address: addr,
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, "", err
 			}
-		} else {
-			have = roleZero(kind)
-		}
-		if f.unknown {
-			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have), After: f.shown()})
-			continue
-		}
-		if !sameRoleField(want[f.name], have) {
-			diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have), After: showRoleField(kind, want[f.name])})
-		}
-	}
-	if len(diff) == 0 {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: runtime.Plural(len(fields), "field")})
-	}
-	return v.run.Effect(thread, runtime.Change{
-		Address: addr, Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), runtime.Plural(len(fields), "field")),
-		Diff: diff, Apply: write, Planned: starlark.None,
+			if v.knownAbsent(ctx, c, ns, tokenRoleCollection, name) {
+				return nil, runtime.Absent, nil
+			}
+			sec, err := c.Logical().ReadWithContext(ctx, path)
+			if err != nil {
+				return nil, "", v.explain(err)
+			}
+			if sec == nil || sec.Data == nil {
+				return nil, runtime.Absent, nil
+			}
+			// The given fields as Vault has them, normalised as the script's are.
+			have := map[string]any{}
+			for _, f := range fields {
+				kind := roleFields[f.name]
+				have[f.name] = roleZero(kind)
+				if raw := sec.Data[f.name]; raw != nil {
+					if have[f.name], err = normaliseRoleField(kind, raw); err != nil {
+						return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
+					}
+				}
+			}
+			return have, runtime.HashFingerprint(sec.Data), nil
+		},
+		Diff: func(live runtime.Live) runtime.Change {
+			have, _ := live.Value.(map[string]any)
+			if have == nil {
+				return runtime.Change{Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"),
+					Diff: createDiff, Planned: starlark.None, Notes: unreadNotes(live)}
+			}
+			var diff []runtime.DiffLine
+			for _, f := range fields {
+				kind := roleFields[f.name]
+				if f.unknown {
+					diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have[f.name]), After: f.shown()})
+					continue
+				}
+				if !sameRoleField(want[f.name], have[f.name]) {
+					diff = append(diff, runtime.DiffLine{Op: "~", Key: f.name, Before: showRoleField(kind, have[f.name]), After: showRoleField(kind, want[f.name])})
+				}
+			}
+			if len(diff) == 0 {
+				return runtime.Change{Action: runtime.Unchanged, Summary: runtime.Plural(len(fields), "field")}
+			}
+			return runtime.Change{Action: runtime.Update, Summary: fmt.Sprintf("%s of %s", runtime.Plural(len(diff), "change"), runtime.Plural(len(fields), "field")),
+				Diff: diff, Planned: starlark.None}
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := c.Logical().WriteWithContext(ctx, path, want); err != nil {
+				return nil, v.explain(err)
+			}
+			v.wrote(ns, tokenRoleCollection, name)
+			return nil, nil
+		},
+		Delete: func(ctx context.Context) error {
+			c, err := v.api(ns)
+			if err != nil {
+				return err
+			}
+			_, err = c.Logical().DeleteWithContext(ctx, path)
+			return v.explain(err)
+		},
 	})
 }
 

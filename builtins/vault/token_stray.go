@@ -62,28 +62,49 @@ type stray struct {
 // in the store. A Vault that will not list accessors (it needs sudo on
 // auth/token/accessors) gets a warning, and the mint goes ahead.
 func (v *vault) sweepStrays(thread *starlark.Thread, ns, addr, inUse string) error {
-	c, err := v.api(ns)
-	if err != nil {
+	var strays []stray
+	if _, err := v.run.Query(thread, runtime.Query{
+		Server:  v.server,
+		Address: addr,
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := v.api(ns)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			found, err := v.findStrays(ctx, c, addr, inUse)
+			switch {
+			case runtime.IsUnreachable(err):
+				return runtime.Answer{}, v.explain(err)
+			case err != nil:
+				v.run.Warn("%s: tokens left by an interrupted run were not looked for: %v", addr, v.explain(err))
+				return runtime.Answer{Value: starlark.None}, nil
+			}
+			strays = found
+			return runtime.Answer{Value: starlark.None}, nil
+		},
+	}); err != nil {
 		return err
 	}
-	strays, err := v.findStrays(v.run.Context(), c, addr, inUse)
-	if err != nil {
-		if v.degrade(err) {
-			return nil
-		}
-		v.run.Warn("%s: tokens left by an interrupted run were not looked for: %v", addr, v.explain(err))
-		return nil
-	}
 	for _, s := range strays {
-		accessor := s.accessor
-		summary := "left by an interrupted run (accessor " + shortAccessor(accessor)
+		summary := "left by an interrupted run (accessor " + shortAccessor(s.accessor)
 		if s.ttl > 0 {
 			summary += ", " + showSeconds(s.ttl) + " left"
 		}
-		if _, err := v.run.Effect(thread, runtime.Change{
-			Address: addr, Action: runtime.Delete, Summary: summary + "); revoked by accessor",
-			Apply: func(ctx context.Context) (starlark.Value, error) {
-				return nil, v.revokeStray(ctx, c, accessor)
+		if _, err := v.run.Converge(thread, runtime.Resource{
+			Server:  v.server,
+			Address: addr,
+			Read: func(context.Context) (any, runtime.Fingerprint, error) {
+				return s, runtime.HashFingerprint(map[string]string{"accessor": s.accessor}), nil // found a moment ago
+			},
+			Diff: func(runtime.Live) runtime.Change {
+				return runtime.Change{Action: runtime.Delete, Summary: summary + "); revoked by accessor"}
+			},
+			Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+				c, err := v.api(ns)
+				if err != nil {
+					return nil, err
+				}
+				return nil, v.revokeStray(ctx, c, s.accessor)
 			},
 		}); err != nil {
 			return err

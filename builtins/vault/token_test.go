@@ -13,6 +13,7 @@ import (
 // rootClient is a plain API client with the root token, for test setup and checks.
 func rootClient(t *testing.T) *api.Client {
 	t.Helper()
+	servers(t)
 	conf := api.DefaultConfig()
 	conf.Address = srv.Addr
 	c, err := api.NewClient(conf)

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -38,53 +39,64 @@ func (v *vault) unseal(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: keys: %w", fn.Name(), err)
 	}
 	for _, k := range keys {
-		if k.known {
-			v.run.Secret(k.value)
+		if !k.IsUnknown() {
+			v.run.Secret(k.Value)
 		}
 	}
 	noKeys := keysArg == starlark.None // init found no keys file: Vault was initialised elsewhere
 
-	addr := "vault unseal"
-	call := runtime.Change{
-		Address: addr, Action: runtime.Call, Summary: "submit unseal keys", Planned: starlark.None,
-		Apply: func(ctx context.Context) (starlark.Value, error) { return nil, v.applyUnseal(ctx, thread, keys) },
+	// A planned unseal blocks authenticated reads, unless a planned init already does.
+	pending := unsealAtApply
+	if strings.Contains(string(v.server.Blocked()), string(initAtApply)) {
+		pending = ""
 	}
-	if noKeys {
-		call.Summary = "no keys given"
-		call.Notes = append(call.Notes, "Vault must be unsealed already")
-	}
-	if v.state(false) == offline {
-		return v.plannedWithoutRead(thread, offline, call)
-	}
-	c, err := v.api("")
-	if err != nil {
-		return nil, err
-	}
-	st, err := v.sealStatus(c)
-	if err != nil {
-		if v.degrade(err) {
-			return v.plannedWithoutRead(thread, offline, call)
-		}
-		return v.readFailed(thread, addr, err)
-	}
-	if !st.Sealed {
-		return v.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "already unsealed"})
-	}
-	if noKeys {
-		return nil, fmt.Errorf("%s: %w", fn.Name(), v.noUnsealKeys(st))
-	}
-	if st.Initialized {
-		call.Summary = fmt.Sprintf("%d of %d key(s) needed, %d given", st.T-st.Progress, st.T, len(keys))
-		if keysKnown(keys) && len(keys) < st.T-st.Progress {
-			return nil, fmt.Errorf("%s: Vault at %s needs %d more unseal key(s), the script gives %d", fn.Name(), v.addr, st.T-st.Progress, len(keys))
-		}
-	} else {
-		call.Notes = append(call.Notes, "Vault is not initialised yet; it is unsealed after init at apply")
-	}
-	if v.run.Mode() == runtime.Plan {
-		v.sealPending = true
-	}
-	return v.run.Effect(thread, call)
+	return v.run.Converge(thread, runtime.Resource{
+		Server:    v.server,
+		Address:   "vault unseal",
+		Unblocked: true, // sys/seal-status needs no token
+		Pending:   pending,
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			c, err := v.api("")
+			if err != nil {
+				return nil, "", err
+			}
+			st, err := v.sealStatus(ctx, c)
+			if err != nil {
+				return nil, "", v.explain(err)
+			}
+			switch {
+			case !st.Sealed:
+			case noKeys:
+				return nil, "", v.noUnsealKeys(st)
+			case st.Initialized && keysKnown(keys) && len(keys) < st.T-st.Progress:
+				return nil, "", fmt.Errorf("Vault at %s needs %d more unseal key(s), the script gives %d", v.addr, st.T-st.Progress, len(keys))
+			}
+			return st, runtime.HashFingerprint(map[string]any{"initialized": st.Initialized, "sealed": st.Sealed, "progress": st.Progress}), nil
+		},
+		Diff: func(live runtime.Live) runtime.Change {
+			call := runtime.Change{Action: runtime.Call, Summary: "submit unseal keys", Planned: starlark.None}
+			if noKeys {
+				call.Summary = "no keys given"
+				call.Notes = append(call.Notes, "Vault must be unsealed already")
+			}
+			st, _ := live.Value.(*api.SealStatusResponse)
+			switch {
+			case st == nil:
+				call.Notes = append(call.Notes, unreadNotes(live)...)
+			case !st.Sealed:
+				return runtime.Change{Action: runtime.Unchanged, Summary: "already unsealed"}
+			case st.Initialized:
+				call.Summary = fmt.Sprintf("%d of %d key(s) needed, %d given", st.T-st.Progress, st.T, len(keys))
+			default:
+				call.Notes = append(call.Notes, "Vault is not initialised yet; it is unsealed after init at apply")
+			}
+			return call
+		},
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
+			return nil, v.applyUnseal(ctx, thread, keys)
+		},
+		// Delete is nil: sealing Vault again is no undo an apply could want.
+	})
 }
 
 // noUnsealKeys is the error for a sealed Vault when the script has no keys to give: it
@@ -101,17 +113,17 @@ func (v *vault) noUnsealKeys(st *api.SealStatusResponse) error {
 }
 
 // applyUnseal submits keys until Vault is unsealed, then waits for an active node.
-func (v *vault) applyUnseal(ctx context.Context, thread *starlark.Thread, keys []maybeSecret) error {
+func (v *vault) applyUnseal(ctx context.Context, thread *starlark.Thread, keys []runtime.SecretArg) error {
 	c, err := v.api("")
 	if err != nil {
 		return err
 	}
 	sealed, submitted, progress, threshold := true, 0, 0, 0
 	for _, k := range keys {
-		if !k.known {
+		if k.IsUnknown() {
 			return fmt.Errorf("unseal key %d is not known", submitted+1)
 		}
-		st, err := c.Sys().UnsealWithContext(ctx, k.value)
+		st, err := c.Sys().UnsealWithContext(ctx, k.Value)
 		if err != nil {
 			return v.explain(err)
 		}
@@ -145,39 +157,29 @@ func (v *vault) applyUnseal(ctx context.Context, thread *starlark.Thread, keys [
 	})
 }
 
-// maybeSecret is a string argument that may be unknown in a plan.
-type maybeSecret struct {
-	value string
-	known bool
-}
-
 // secretList unpacks a list of secrets/strings, any of them (or the whole) unknown.
 // None is no keys (nil).
-func secretList(v starlark.Value) ([]maybeSecret, error) {
+func secretList(v starlark.Value) ([]runtime.SecretArg, error) {
 	if v == starlark.None {
 		return nil, nil
 	}
-	if _, ok := v.(*runtime.Unknown); ok {
-		return []maybeSecret{{}}, nil
+	if u, ok := v.(*runtime.Unknown); ok {
+		return []runtime.SecretArg{{Unknown: u}}, nil
 	}
 	it, ok := v.(starlark.Iterable)
 	if !ok || v.Type() == "string" || v.Type() == "secret" {
 		return nil, fmt.Errorf("want a list of secrets or strings, not %s", v.Type())
 	}
-	var out []maybeSecret
+	var out []runtime.SecretArg
 	iter := it.Iterate()
 	defer iter.Done()
 	var e starlark.Value
 	for iter.Next(&e) {
-		if runtime.IsUnknown(e) {
-			out = append(out, maybeSecret{})
-			continue
-		}
-		s, _, ok := runtime.StringOrSecret(e)
-		if !ok {
+		var k runtime.SecretArg
+		if k.Unpack(e) != nil {
 			return nil, fmt.Errorf("want secrets or strings, got an element of type %s", e.Type())
 		}
-		out = append(out, maybeSecret{value: s, known: true})
+		out = append(out, k)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no keys given")
@@ -185,9 +187,9 @@ func secretList(v starlark.Value) ([]maybeSecret, error) {
 	return out, nil
 }
 
-func keysKnown(keys []maybeSecret) bool {
+func keysKnown(keys []runtime.SecretArg) bool {
 	for _, k := range keys {
-		if !k.known {
+		if k.IsUnknown() {
 			return false
 		}
 	}
