@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	"go.starlark.net/starlark"
@@ -122,30 +123,41 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 	result := func(changed bool) starlark.Value {
 		return runtime.Struct(starlark.StringDict{"path": starlark.String(path), "changed": starlark.Bool(changed)})
 	}
-	if len(changed) == 0 && !modeChange {
-		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)})
+	ch := runtime.Change{Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)}
+	if len(changed) > 0 || modeChange {
+		ch = runtime.Change{Action: runtime.Update, Summary: fmt.Sprintf("vault {} block: %s", runtime.Plural(len(changed), "attribute")+" to change"),
+			Diff: diff, Planned: result(true)}
+		switch {
+		case !ac.exists:
+			ch.Action, ch.Summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", runtime.Plural(len(changed), "attribute"))
+		case !ac.block:
+			ch.Action, ch.Summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", runtime.Plural(len(changed), "attribute"))
+		case len(changed) == 0:
+			ch.Summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
+		}
+		if len(argv) > 0 && len(changed) > 0 {
+			ch.Notes = append(ch.Notes, "then runs: "+strings.Join(argv, " "))
+		}
 	}
-
-	action, summary := runtime.Update, fmt.Sprintf("vault {} block: %s", runtime.Plural(len(changed), "attribute")+" to change")
-	var notes []string
-	switch {
-	case !ac.exists:
-		action, summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", runtime.Plural(len(changed), "attribute"))
-	case !ac.block:
-		action, summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", runtime.Plural(len(changed), "attribute"))
-	case len(changed) == 0:
-		summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
+	var pending runtime.Unread
+	if len(changed) > 0 {
+		// Until apply, Nomad runs with the old config: nomad.run says so when Nomad
+		// refuses a job only for that ("Vault not enabled but used in the job").
+		pending = runtime.Unread(addr)
 	}
-	if len(argv) > 0 && len(changed) > 0 {
-		notes = append(notes, "then runs: "+strings.Join(argv, " "))
-	}
-	if m.run.Mode() == runtime.Plan && len(changed) > 0 {
-		m.pendingAgent = append(m.pendingAgent, addr)
-	}
-	return m.run.Effect(thread, runtime.Change{
-		Address: addr, Action: action, Summary: summary, Diff: diff, Notes: notes,
-		Planned: result(true),
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+	return m.run.Converge(thread, runtime.Resource{
+		Server:    m.server,
+		Address:   addr,
+		Unblocked: true, // a local file: another pending agent config change does not block it
+		Read: func(context.Context) (any, runtime.Fingerprint, error) {
+			if !ac.block {
+				return nil, "", nil // an untyped nil: absent
+			}
+			return ac, ac.fingerprint(), nil
+		},
+		// The file was read above, in every mode: a local file is not a server.
+		Diff: func(runtime.Live) runtime.Change { return ch },
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			if len(changed) == 0 {
 				return result(true), os.Chmod(ac.real, mode)
 			}
@@ -162,17 +174,56 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			if err := ac.replaceVerified(data, set, mode); err != nil {
 				return nil, err
 			}
-			if len(argv) > 0 {
-				// The next nomad call must wait for the restarted agent, not trust an
-				// answer from before the restart.
-				m.probed, m.reachErr, m.restarted = false, nil, true
-				if err := m.runOnChange(ctx, argv, path); err != nil {
-					return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
-				}
+			if err := m.restart(ctx, argv, path); err != nil {
+				return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
 			}
 			return result(true), nil
 		},
+		Delete: func(ctx context.Context) error {
+			cur, err := readAgentConfig(path)
+			if err != nil || !cur.block {
+				return err
+			}
+			if err := cur.writeAtomic(withoutRange(cur.src, cur.start, cur.end), cur.mode); err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			if err := m.restart(ctx, argv, path); err != nil {
+				return fmt.Errorf("the vault block of %s was removed, but %w", path, err)
+			}
+			return nil
+		},
+		Pending: pending,
 	})
+}
+
+// restart runs on_change, if given, after the file changed. The next nomad call then
+// waits for the restarted agent (and its leader), not trusting an answer from before.
+func (m *module) restart(ctx context.Context, argv []string, path string) error {
+	if len(argv) == 0 {
+		return nil
+	}
+	err := m.runOnChange(ctx, argv, path)
+	m.probed, m.restarted = false, true
+	m.server.Patience(m.reachWait(90 * time.Second))
+	return err
+}
+
+// fingerprint is a hash of the vault block's attributes as written.
+func (ac *agentConfig) fingerprint() runtime.Fingerprint {
+	attrs := make(map[string]string, len(ac.attrs))
+	for name, a := range ac.attrs {
+		attrs[name] = a.text
+	}
+	return runtime.HashFingerprint(attrs)
+}
+
+// withoutRange is src without src[start:end] and the line break that ends it.
+func withoutRange(src []byte, start, end int) []byte {
+	if end < len(src) && src[end] == '\n' {
+		end++
+	}
+	out := append([]byte(nil), src[:start]...)
+	return append(out, src[end:]...)
 }
 
 // wantAttr is one attribute the script asks for.
