@@ -268,11 +268,24 @@ func (m *module) desiredVault(where string, d *starlark.Dict) (map[string]wantAt
 }
 
 func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
+	var str runtime.SecretArg
+	if str.Unpack(v) == nil {
+		switch {
+		case str.IsUnknown():
+			return wantAttr{unknown: true}, nil // a token minted in this run, in a plan
+		case str.Value == "":
+			return wantAttr{remove: true}, nil
+		case sensitive:
+			m.run.Secret(str.Value) // a token given as a plain string is still a token
+		}
+		if err := hcl1Writable(str.Value); err != nil {
+			return wantAttr{}, err
+		}
+		return wantAttr{value: cty.StringVal(str.Value)}, nil
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return wantAttr{remove: true}, nil
-	case *runtime.Unknown:
-		return wantAttr{unknown: true}, nil
 	case starlark.Bool:
 		return wantAttr{value: cty.BoolVal(bool(v))}, nil
 	case starlark.Int:
@@ -281,18 +294,6 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 			return wantAttr{}, fmt.Errorf("%s is out of range", v)
 		}
 		return wantAttr{value: cty.NumberIntVal(i)}, nil
-	case starlark.String, *runtime.Secret:
-		s, _, _ := runtime.StringOrSecret(v)
-		if s == "" {
-			return wantAttr{remove: true}, nil
-		}
-		if sensitive {
-			m.run.Secret(s) // a token given as a plain string is still a token
-		}
-		if err := hcl1Writable(s); err != nil {
-			return wantAttr{}, err
-		}
-		return wantAttr{value: cty.StringVal(s)}, nil
 	case *starlark.List, starlark.Tuple:
 		ss, err := runtime.StringList(v)
 		if err != nil {
