@@ -213,6 +213,9 @@ func (ac *agentConfig) fingerprint() runtime.Fingerprint {
 	attrs := make(map[string]string, len(ac.attrs))
 	for name, a := range ac.attrs {
 		attrs[name] = a.text
+		if a.ok {
+			attrs[name] = literal(a.value)
+		}
 	}
 	return runtime.HashFingerprint(attrs)
 }

@@ -83,7 +83,8 @@ func readAgentConfig(path string) (*agentConfig, error) {
 		return nil, err
 	}
 	for name, a := range body.Attributes {
-		text := strings.TrimSpace(string(a.Expr.Range().SliceBytes(src[ac.start:ac.end])))
+		// The block was parsed at its position in the file: its ranges index src.
+		text := strings.TrimSpace(string(a.Expr.Range().SliceBytes(src)))
 		v, diags := a.Expr.Value(nil)
 		ac.attrs[name] = agentAttr{value: v, ok: !diags.HasErrors() && v.IsWhollyKnown(), text: text}
 	}
