@@ -42,7 +42,7 @@ func (f *flaky) module() runtime.Module {
 		put := func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			return r.Converge(thread, runtime.Resource{
 				Server: srv, Address: "flaky thing",
-				Read:   read,
+				Read: read,
 				Diff: func(runtime.Live) runtime.Change { return runtime.Change{Action: runtime.Create} },
 				Write: func(context.Context, runtime.Live) (starlark.Value, error) {
 					f.writes++
