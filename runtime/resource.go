@@ -199,6 +199,15 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 		case q.Read != nil:
 			c.Apply = func(ctx context.Context) (starlark.Value, error) {
 				a, err := q.Read(ctx)
+				if err != nil && q.Server != nil && q.Server.patience > 0 && IsUnreachable(err) {
+					// As Converge's reads do: the server may be restarting.
+					var v any
+					v, _, err = q.Server.await(func(ctx context.Context) (any, Fingerprint, error) {
+						a, err := q.Read(ctx)
+						return a, a.Fingerprint, err
+					})
+					a, _ = v.(Answer)
+				}
 				if err == nil && a.Value == nil {
 					a.Value = starlark.None
 				}

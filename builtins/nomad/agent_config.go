@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	"go.starlark.net/starlark"
@@ -122,30 +123,41 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 	result := func(changed bool) starlark.Value {
 		return runtime.Struct(starlark.StringDict{"path": starlark.String(path), "changed": starlark.Bool(changed)})
 	}
-	if len(changed) == 0 && !modeChange {
-		return m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)})
+	ch := runtime.Change{Action: runtime.Unchanged, Summary: "vault {} block", Planned: result(false)}
+	if len(changed) > 0 || modeChange {
+		ch = runtime.Change{Action: runtime.Update, Summary: fmt.Sprintf("vault {} block: %s", runtime.Plural(len(changed), "attribute")+" to change"),
+			Diff: diff, Planned: result(true)}
+		switch {
+		case !ac.exists:
+			ch.Action, ch.Summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", runtime.Plural(len(changed), "attribute"))
+		case !ac.block:
+			ch.Action, ch.Summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", runtime.Plural(len(changed), "attribute"))
+		case len(changed) == 0:
+			ch.Summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
+		}
+		if len(argv) > 0 && len(changed) > 0 {
+			ch.Notes = append(ch.Notes, "then runs: "+strings.Join(argv, " "))
+		}
 	}
-
-	action, summary := runtime.Update, fmt.Sprintf("vault {} block: %s", runtime.Plural(len(changed), "attribute")+" to change")
-	var notes []string
-	switch {
-	case !ac.exists:
-		action, summary = runtime.Create, fmt.Sprintf("new file, vault {} block with %s", runtime.Plural(len(changed), "attribute"))
-	case !ac.block:
-		action, summary = runtime.Create, fmt.Sprintf("new vault {} block with %s", runtime.Plural(len(changed), "attribute"))
-	case len(changed) == 0:
-		summary = fmt.Sprintf("mode %04o (the file holds a token)", mode)
+	var pending runtime.Unread
+	if len(changed) > 0 {
+		// Until apply, Nomad runs with the old config: nomad.run says so when Nomad
+		// refuses a job only for that ("Vault not enabled but used in the job").
+		pending = runtime.Unread(addr)
 	}
-	if len(argv) > 0 && len(changed) > 0 {
-		notes = append(notes, "then runs: "+strings.Join(argv, " "))
-	}
-	if m.run.Mode() == runtime.Plan && len(changed) > 0 {
-		m.pendingAgent = append(m.pendingAgent, addr)
-	}
-	return m.run.Effect(thread, runtime.Change{
-		Address: addr, Action: action, Summary: summary, Diff: diff, Notes: notes,
-		Planned: result(true),
-		Apply: func(ctx context.Context) (starlark.Value, error) {
+	return m.run.Converge(thread, runtime.Resource{
+		Server:    m.server,
+		Address:   addr,
+		Unblocked: true, // a local file: another pending agent config change does not block it
+		Read: func(context.Context) (any, runtime.Fingerprint, error) {
+			if !ac.block {
+				return nil, "", nil // an untyped nil: absent
+			}
+			return ac, ac.fingerprint(), nil
+		},
+		// The file was read above, in every mode: a local file is not a server.
+		Diff: func(runtime.Live) runtime.Change { return ch },
+		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			if len(changed) == 0 {
 				return result(true), os.Chmod(ac.real, mode)
 			}
@@ -162,17 +174,59 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			if err := ac.replaceVerified(data, set, mode); err != nil {
 				return nil, err
 			}
-			if len(argv) > 0 {
-				// The next nomad call must wait for the restarted agent, not trust an
-				// answer from before the restart.
-				m.probed, m.reachErr, m.restarted = false, nil, true
-				if err := m.runOnChange(ctx, argv, path); err != nil {
-					return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
-				}
+			if err := m.restart(ctx, argv, path); err != nil {
+				return nil, fmt.Errorf("the vault block of %s was written, but %w", path, err)
 			}
 			return result(true), nil
 		},
+		Delete: func(ctx context.Context) error {
+			cur, err := readAgentConfig(path)
+			if err != nil || !cur.block {
+				return err
+			}
+			if err := cur.writeAtomic(withoutRange(cur.src, cur.start, cur.end), cur.mode); err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			if err := m.restart(ctx, argv, path); err != nil {
+				return fmt.Errorf("the vault block of %s was removed, but %w", path, err)
+			}
+			return nil
+		},
+		Pending: pending,
 	})
+}
+
+// restart runs on_change, if given, after the file changed. The next nomad call then
+// waits for the restarted agent (and its leader), not trusting an answer from before.
+func (m *module) restart(ctx context.Context, argv []string, path string) error {
+	if len(argv) == 0 {
+		return nil
+	}
+	err := m.runOnChange(ctx, argv, path)
+	m.probed, m.restarted = false, true
+	m.server.Patience(m.reachWait(90 * time.Second))
+	return err
+}
+
+// fingerprint is a hash of the vault block's attributes as written.
+func (ac *agentConfig) fingerprint() runtime.Fingerprint {
+	attrs := make(map[string]string, len(ac.attrs))
+	for name, a := range ac.attrs {
+		attrs[name] = a.text
+		if a.ok {
+			attrs[name] = literal(a.value)
+		}
+	}
+	return runtime.HashFingerprint(attrs)
+}
+
+// withoutRange is src without src[start:end] and the line break that ends it.
+func withoutRange(src []byte, start, end int) []byte {
+	if end < len(src) && src[end] == '\n' {
+		end++
+	}
+	out := append([]byte(nil), src[:start]...)
+	return append(out, src[end:]...)
 }
 
 // wantAttr is one attribute the script asks for.
@@ -217,11 +271,24 @@ func (m *module) desiredVault(where string, d *starlark.Dict) (map[string]wantAt
 }
 
 func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
+	var str runtime.SecretArg
+	if str.Unpack(v) == nil {
+		switch {
+		case str.IsUnknown():
+			return wantAttr{unknown: true}, nil // a token minted in this run, in a plan
+		case str.Value == "":
+			return wantAttr{remove: true}, nil
+		case sensitive:
+			m.run.Secret(str.Value) // a token given as a plain string is still a token
+		}
+		if err := hcl1Writable(str.Value); err != nil {
+			return wantAttr{}, err
+		}
+		return wantAttr{value: cty.StringVal(str.Value)}, nil
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return wantAttr{remove: true}, nil
-	case *runtime.Unknown:
-		return wantAttr{unknown: true}, nil
 	case starlark.Bool:
 		return wantAttr{value: cty.BoolVal(bool(v))}, nil
 	case starlark.Int:
@@ -230,18 +297,6 @@ func (m *module) wantValue(v starlark.Value, sensitive bool) (wantAttr, error) {
 			return wantAttr{}, fmt.Errorf("%s is out of range", v)
 		}
 		return wantAttr{value: cty.NumberIntVal(i)}, nil
-	case starlark.String, *runtime.Secret:
-		s, _, _ := runtime.StringOrSecret(v)
-		if s == "" {
-			return wantAttr{remove: true}, nil
-		}
-		if sensitive {
-			m.run.Secret(s) // a token given as a plain string is still a token
-		}
-		if err := hcl1Writable(s); err != nil {
-			return wantAttr{}, err
-		}
-		return wantAttr{value: cty.StringVal(s)}, nil
 	case *starlark.List, starlark.Tuple:
 		ss, err := runtime.StringList(v)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/nvrun/nvrun/builtins/nomad/nomadtest"
-	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
 	"github.com/nvrun/nvrun/runtime/runtimetest"
 )
@@ -221,13 +220,9 @@ print(nomad.status("sleeper"))`}), runConfig{mode: runtime.Apply, env: env})
 func TestGuideJobsPlanInDouble(t *testing.T) {
 	// A real Vault, for the node's vault fingerprint that the web job's implied
 	// constraint (${attr.vault.version} semver >= 0.6.1) needs.
-	v, _, err := testserver.StartVaultUnsealed(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Stop)
+	vaultAddr, _ := SharedVault(t)
 	agentConfig := filepath.Join(t.TempDir(), "nomad.hcl")
-	if err := os.WriteFile(agentConfig, []byte("vault {\n  enabled = true\n  address = \""+v.Addr+"\"\n}\n"), 0o600); err != nil {
+	if err := os.WriteFile(agentConfig, []byte("vault {\n  enabled = true\n  address = \""+vaultAddr+"\"\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := nomadtest.New(nomadtest.Config{AgentConfigPath: agentConfig, DataDir: t.TempDir(), SimulateDrivers: []string{"docker"}, Logf: t.Logf})

@@ -205,20 +205,21 @@ func (f *fields) str(name string) (string, bool, error) {
 }
 
 func (f *fields) strValue(name string, v starlark.Value, key string) (string, bool, error) {
-	switch v := v.(type) {
-	case starlark.String:
-		return string(v), true, nil
-	case *runtime.Secret:
-		f.taint.secrets[v.Reveal()] = true
+	var arg runtime.SecretArg
+	if arg.Unpack(v) != nil {
+		return "", false, f.errf(name, "want a string, not %s", v.Type())
+	}
+	switch {
+	case arg.IsUnknown():
+		f.taint.unknowns = append(f.taint.unknowns, fmt.Sprintf("%s %s", f.where, name))
+		return arg.Unknown.String(), true, nil
+	case arg.Sensitive:
+		f.taint.secrets[arg.Value] = true
 		if key != "" {
 			f.taint.sensitiveKeys[key] = true
 		}
-		return v.Reveal(), true, nil
-	case *runtime.Unknown:
-		f.taint.unknowns = append(f.taint.unknowns, fmt.Sprintf("%s %s", f.where, name))
-		return v.String(), true, nil
 	}
-	return "", false, f.errf(name, "want a string, not %s", v.Type())
+	return arg.Value, true, nil
 }
 
 // requiredStr is str for a field that must be set and non-empty.
@@ -239,7 +240,7 @@ func (f *fields) integer(name string) (int, bool, error) {
 	}
 	v, ok := f.vals[name].(starlark.Int)
 	if !ok {
-		if _, unk := f.vals[name].(*runtime.Unknown); unk {
+		if s := (runtime.StringArg{}); s.Unpack(f.vals[name]) == nil && s.IsUnknown() {
 			return 0, false, f.errf(name, "is not known until apply; a job's numbers must be known to plan it")
 		}
 		return 0, false, f.errf(name, "want an int, not %s", f.vals[name].Type())
@@ -267,11 +268,11 @@ func (f *fields) duration(name string) (time.Duration, bool, error) {
 	if !f.has(name) {
 		return 0, false, nil
 	}
-	d, err := runtime.Duration(f.vals[name])
-	if err != nil {
+	var d runtime.DurationArg
+	if err := d.Unpack(f.vals[name]); err != nil {
 		return 0, false, f.errf(name, "%v", err)
 	}
-	return d, true, nil
+	return d.D(), true, nil
 }
 
 func (f *fields) strings(name string) ([]string, bool, error) {

@@ -2,9 +2,9 @@
 // planned with Nomad's own job-plan API and registered with an enforced modify index, and
 // the `vault {}` block of a Nomad agent config file.
 //
-// Every builtin goes through the runtime's effect interface. Reads of Nomad happen only
-// when the run is not offline; a live plan that cannot reach Nomad warns once and carries
-// on as if offline, while an apply that cannot reach it fails.
+// Every builtin declares its resource (how to read, compare, write and delete it) or its
+// query to the runtime (Run.Converge, Run.Query), which alone decides what happens in a
+// plan, an offline plan or an apply, and what a Nomad that does not answer means.
 //
 // The builtins, one file each:
 //
@@ -54,7 +54,11 @@ type Options struct {
 // Module returns the nomad module; nvrun wires it with zero Options.
 func Module(opts Options) runtime.Module {
 	return runtime.Module{Name: "nomad", New: func(r *runtime.Run) (starlark.Value, error) {
-		return moduleValue(&module{run: r, opts: opts}), nil
+		m := &module{run: r, opts: opts, server: r.Server("nomad")}
+		// An apply gives a Nomad that does not answer this long (90s after a restart:
+		// agent_config's Write) before it fails.
+		m.server.Patience(m.reachWait(10 * time.Second))
+		return moduleValue(m), nil
 	}}
 }
 
@@ -62,21 +66,16 @@ func moduleValue(m *module) starlark.Value {
 	return &starlarkstruct.Module{Name: "nomad", Members: m.members()}
 }
 
-// module is the per-run state: one lazily created client and what we learned about
-// whether Nomad answers.
+// module is the per-run state: one lazily created client, and whether Nomad answered.
 type module struct {
-	run  *runtime.Run
-	opts Options
+	run    *runtime.Run
+	opts   Options
+	server *runtime.Server // Nomad, as the runtime sees it for this run
 
 	client    *api.Client
 	clientErr error
-	probed    bool
-	reachErr  error // non-nil: Nomad did not answer the probe
-	restarted bool  // an on_change command ran: Nomad may be coming back up
-
-	// pendingAgent lists the agent config changes this plan recorded but, being a plan,
-	// did not make: Nomad still runs with the old config.
-	pendingAgent []string
+	probed    bool // Nomad answered the probe (since the last restart)
+	restarted bool // an on_change command ran: Nomad may be coming back up
 }
 
 func (m *module) members() starlark.StringDict {
@@ -160,84 +159,62 @@ func (m *module) getClient() (*api.Client, error) {
 	return m.client, m.clientErr
 }
 
-// live returns a client when the builtin should read Nomad. ok=false means "behave as
-// offline": an --offline plan or the apply preflight, or a live plan whose Nomad does
-// not answer (which warns once). An apply whose Nomad does not answer is an error.
-func (m *module) live() (c *api.Client, ok bool, err error) {
-	if m.run.Offline() {
-		return nil, false, nil
-	}
-	c, err = m.getClient()
+// api returns the run's client once Nomad has answered the probe (again after an
+// on_change restart). Its errors name the address; whether one that says "nothing
+// answered" is forgiven (a plan, planned around with one warning) or waited out (an
+// apply, for the server's patience) is the runtime's decision, not the module's.
+func (m *module) api(ctx context.Context) (*api.Client, error) {
+	c, err := m.getClient()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if !m.probed {
-		m.probed = true
-		m.reachErr = m.probe(c)
-	}
-	if runtime.IsTLSError(m.reachErr) {
-		// Nomad answered, with a certificate nvrun does not trust: not "unreachable",
-		// which a plan would forgive by planning offline.
-		return nil, false, fmt.Errorf("Nomad at %s answered, but TLS failed: %w (NOMAD_CACERT names the CA that signs its certificate)", m.address(), m.reachErr)
-	}
-	if m.reachErr != nil {
-		if m.run.Mode() == runtime.Apply {
-			return nil, false, fmt.Errorf("cannot reach Nomad at %s: %w", m.address(), m.reachErr)
+		if err := m.probe(ctx, c); err != nil {
+			return nil, err
 		}
-		m.run.Warn("nomad: cannot reach Nomad at %s (%v); nomad changes are planned as if offline", m.address(), m.reachErr)
-		return nil, false, nil
+		m.probed = true
 	}
-	return c, true, nil
+	return c, nil
 }
 
-// probe asks Nomad for its leader. In a plan one answer of any kind will do. In an apply
-// Nomad may be restarting (nomad.agent_config's on_change just restarted it), so it is
-// given time to come back and elect a leader before the run gives up.
-func (m *module) probe(c *api.Client) error {
-	wait := time.Duration(0)
-	if m.run.Mode() == runtime.Apply {
-		switch {
-		case m.opts.ReachWait > 0:
-			wait = m.opts.ReachWait
-		case m.restarted:
-			wait = 90 * time.Second
-		default:
-			wait = 10 * time.Second
-		}
-	}
-	deadline := time.Now().Add(wait)
+// probe asks Nomad for its leader: any answer will do, except right after an on_change
+// restart (which only an apply runs), where Nomad is given time to elect a leader before
+// jobs are sent to it. A certificate nvrun does not trust is an answer, and an error.
+func (m *module) probe(ctx context.Context, c *api.Client) error {
+	deadline := time.Now().Add(m.reachWait(90 * time.Second))
 	for {
-		ctx, cancel := context.WithTimeout(m.run.Context(), 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var leader string
-		_, err := c.Raw().Query("/v1/status/leader", &leader, new(api.QueryOptions).WithContext(ctx))
+		_, err := c.Raw().Query("/v1/status/leader", &leader, new(api.QueryOptions).WithContext(pctx))
 		cancel()
 		switch {
-		case err == nil && leader != "":
-			return nil
 		case runtime.IsTLSError(err):
-			return err // an answer, and waiting will not change the certificate
-		case err != nil && isUnreachable(err):
-		case wait == 0:
+			return fmt.Errorf("Nomad at %s answered, but TLS failed: %w (NOMAD_CACERT names the CA that signs its certificate)", m.address(), err)
+		case err != nil && isTransport(err):
+			return fmt.Errorf("cannot reach Nomad at %s: %w", m.address(), err)
+		case err == nil && leader == "" && m.restarted && time.Now().Before(deadline):
+		default:
 			return nil // Nomad answered; whatever ails it, its own errors will say
 		}
-		if time.Now().After(deadline) {
-			if err == nil || !isUnreachable(err) {
-				return nil
-			}
-			return err
-		}
 		select {
-		case <-m.run.Context().Done():
-			return m.run.Context().Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
-// isUnreachable says whether err is a transport failure rather than an answer from Nomad
+// reachWait is Options.ReachWait, or def.
+func (m *module) reachWait(def time.Duration) time.Duration {
+	if m.opts.ReachWait > 0 {
+		return m.opts.ReachWait
+	}
+	return def
+}
+
+// isTransport says whether err is a transport failure rather than an answer from Nomad
 // (any HTTP status, even an error, proves that Nomad is there).
-// A TLS failure is an answer too: a server is there, with a certificate nvrun does not trust.
-func isUnreachable(err error) bool {
+func isTransport(err error) bool {
 	var resp api.UnexpectedResponseError
 	return !errors.As(err, &resp) && !runtime.IsTLSError(err)
 }

@@ -47,3 +47,25 @@ func TestPlanWithPendingAgentConfigFailsOnInvalidJob(t *testing.T) {
 		t.Errorf("%d registrations", n)
 	}
 }
+
+// A pending agent config change does not change what Nomad's jobs are: nomad.status,
+// nomad.allocations and nomad.stop still read Nomad in the plan that records it.
+func TestPendingAgentConfigStillReadsJobs(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
+	if err := os.WriteFile(cfg, []byte("data_dir = \"/opt/nomad/data\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startDouble(t, cfg, "")
+	script := runtimetest.Script(t, map[string]string{"main.star": `
+nomad.agent_config("` + cfg + `", vault = {"enabled": True, "address": "http://127.0.0.1:8200"})
+print("status:", nomad.status("nope"), nomad.allocations("nope"))
+nomad.stop("nope")
+`})
+	r := runScript(t, script, runConfig{mode: runtime.Plan, env: doubleEnv(srv)})
+	if r.Err != nil {
+		t.Fatal(r.ErrMsg)
+	}
+	mustContain(t, "output", r.Out, "status: None []")
+	mustContain(t, "plan", r.Plan, `+  nomad agent_config "`+cfg+`"`, `=  nomad job "nope"`)
+	mustNotContain(t, "plan", r.Plan, "known after apply", "Nomad was not read")
+}

@@ -1,6 +1,8 @@
 package nomad
 
 import (
+	"context"
+
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -10,7 +12,7 @@ import (
 // but used in the job") or a job Nomad refuses anyway (a validation error), which must
 // fail the plan. The job itself is not changed; the copy shares everything but the
 // group and task structs.
-func (m *module) plansWithoutVault(c *api.Client, job *api.Job) bool {
+func (m *module) plansWithoutVault(ctx context.Context, c *api.Client, job *api.Job) bool {
 	stripped := *job
 	stripped.TaskGroups = make([]*api.TaskGroup, len(job.TaskGroups))
 	for i, g := range job.TaskGroups {
@@ -23,6 +25,6 @@ func (m *module) plansWithoutVault(c *api.Client, job *api.Job) bool {
 		}
 		stripped.TaskGroups[i] = &gc
 	}
-	_, _, err := c.Jobs().Plan(&stripped, false, writeOptions(m.run.Context(), deref(job.Namespace), deref(job.Region)))
+	_, _, err := c.Jobs().Plan(&stripped, false, writeOptions(ctx, deref(job.Namespace), deref(job.Region)))
 	return err == nil
 }

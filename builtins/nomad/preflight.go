@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/nomad/api"
+	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -54,7 +55,7 @@ type templateCheck struct {
 // apply makes it.
 //
 // It returns plan notes, and an error naming every path that is not granted.
-func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm bool, onCheckError string) ([]string, error) {
+func (m *module) preflightTemplates(ctx context.Context, thread *starlark.Thread, job *api.Job, confirm bool, onCheckError string) ([]string, error) {
 	var checks []templateCheck
 	var notes []string
 	tasks := map[string]bool{}
@@ -112,7 +113,7 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 
 	if checker == nil {
 		why := "no Vault capability checker in this run (the vault module is not loaded)"
-		if m.run.Offline() {
+		if m.notRead(thread) {
 			why = "offline plan: Vault is not read"
 		}
 		for _, c := range checks {
@@ -130,10 +131,11 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 		caps, grantedBy, err := check(ctx, c.policies, c.access.Path)
 		head := fmt.Sprintf("%stemplate %s %s", prefix(c), c.access.verb(), c.access.Path)
 		var pending interface{ NotYetKnown() bool }
-		switch {
-		case err != nil && m.run.Mode() == runtime.Plan && errors.As(err, &pending) && pending.NotYetKnown():
+		if err != nil && errors.As(err, &pending) && pending.NotYetKnown() && m.waitsForApply(thread, err) {
 			notes = append(notes, fmt.Sprintf("%s: check skipped until apply (%v)", head, err))
 			continue
+		}
+		switch {
 		case err != nil && onCheckError == checkWarn:
 			notes = append(notes, fmt.Sprintf("%s: check skipped (%v)", head, err))
 			m.run.Warn("nomad job %q: %s: the Vault capability check failed: %v; going ahead unchecked (check_templates = %q)", deref(job.ID), head, err, checkWarn)
@@ -160,6 +162,27 @@ func (m *module) preflightTemplates(ctx context.Context, job *api.Job, confirm b
 		return notes, errors.New(strings.Join(denied, "; "))
 	}
 	return notes, nil
+}
+
+// waitsForApply asks the runtime whether err, an answer not known yet, may wait for
+// apply: yes in a plan (the check is a note, and apply makes it), no in an apply (where
+// it is a failed check, as any other).
+func (m *module) waitsForApply(thread *starlark.Thread, err error) bool {
+	v, qerr := m.run.Query(thread, runtime.Query{Read: func(context.Context) (runtime.Answer, error) {
+		return runtime.Answer{}, &runtime.NotYetError{Err: err}
+	}})
+	_, unknown := v.(*runtime.Unknown)
+	return qerr == nil && unknown
+}
+
+// notRead asks the runtime whether this run reads live state at all: not in an offline
+// plan (or the preflight before an apply).
+func (m *module) notRead(thread *starlark.Thread) bool {
+	v, err := m.run.Query(thread, runtime.Query{Read: func(context.Context) (runtime.Answer, error) {
+		return runtime.Answer{Value: starlark.None}, nil
+	}})
+	_, unknown := v.(*runtime.Unknown)
+	return err == nil && unknown
 }
 
 // check_templates values: what nomad.run does when a template capability check cannot

@@ -59,91 +59,149 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 	default:
 		return nil, fmt.Errorf("%s: wait: want \"healthy\", \"running\" or None, not %s", fn.Name(), waitV.Type())
 	}
-	var err error
-	if w.timeout, err = runtime.Duration(timeoutV); err != nil {
-		return nil, fmt.Errorf("%s: timeout: %w", fn.Name(), err)
+	var timeout runtime.DurationArg
+	if err := runtime.UnpackArg(fn.Name(), "timeout", timeoutV, &timeout); err != nil {
+		return nil, err
 	}
+	w.timeout = timeout.D()
 	job := js.v
 	if len(job.TaskGroups) == 0 {
 		return nil, fmt.Errorf("%s: job %q has no groups", fn.Name(), *job.ID)
 	}
-	addr := fmt.Sprintf("nomad job %q", *job.ID)
-	shape := jobShape(job)
-	ctx := m.run.Context()
+	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	addr := fmt.Sprintf("nomad job %q", id)
 
 	// Checked here with nvrun's own evaluation, and confirmed by Vault right before a
 	// register (register), so an unchanged job costs Vault no token mint.
-	notes, err := m.preflightTemplates(ctx, job, false, checks)
+	notes, err := m.preflightTemplates(m.run.Context(), thread, job, false, checks)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 
-	c, live, err := m.live()
+	unchanged := false
+	v, err := m.converge(thread, runtime.Resource{
+		Server:  m.server,
+		Address: addr,
+		// A pending agent config change is read through: Nomad's plan decides whether
+		// it explains a refusal (readJob).
+		Unblocked: true,
+		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
+			return m.readJob(ctx, js)
+		},
+		Diff: func(live runtime.Live) runtime.Change {
+			ch := m.jobDiff(thread, js, live, notes)
+			unchanged = ch.Action == runtime.Unchanged
+			return ch
+		},
+		Write: func(ctx context.Context, live runtime.Live) (starlark.Value, error) {
+			jl, _ := live.Value.(*jobLive)
+			if jl == nil || jl.plan == nil {
+				return nil, errors.New("not planned with Nomad")
+			}
+			return m.register(ctx, thread, js, jl.plan.JobModifyIndex, w, checks)
+		},
+		Delete: func(ctx context.Context) error { return m.deregister(ctx, id, ns, region, true) },
+	})
+	if err != nil || !unchanged || w.mode == "" {
+		return v, err
+	}
+	// Registered as asked is not done: an earlier run may have been interrupted (or its
+	// register answer cut off) before the version became healthy.
+	settled, err := m.run.Settle(func(ctx context.Context) (starlark.Value, error) {
+		return m.settle(ctx, thread, job, w)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, err
 	}
-	apply := func(index uint64) func(context.Context) (starlark.Value, error) {
-		return func(ctx context.Context) (starlark.Value, error) {
-			return m.register(ctx, thread, c, js, index, w, checks)
-		}
+	if settled == nil {
+		return v, nil
 	}
-	if !live {
-		return m.run.Effect(thread, runtime.Change{
-			Address: addr, Action: runtime.Create, Summary: shape,
-			Notes:   append(notes, hclNotes(js)...),
-			Planned: plannedResult(m.run, thread, *job.ID),
-			Apply:   func(context.Context) (starlark.Value, error) { return nil, fmt.Errorf("Nomad was not read") },
-		})
-	}
-	ns, region := deref(job.Namespace), deref(job.Region)
+	return settled, nil
+}
 
-	// A job holding values known only after apply cannot be sent to Nomad's plan yet.
+// jobLive is what nomad.run reads: Nomad's plan of the job, or why Nomad cannot plan it
+// yet (and whether the job exists).
+type jobLive struct {
+	plan    *api.JobPlanResponse // nil: not planned with Nomad, for why
+	why     string
+	exists  bool
+	current starlark.Value // the result, for a job already as asked
+}
+
+// readJob asks Nomad's job-plan API (diff=true) about the job. A job holding values
+// known only after apply cannot be sent to it yet, and neither can one Nomad refuses
+// only because an agent config change planned earlier (the vault block that enables
+// Vault) is not applied: Nomad judges the job by the config it runs with ("Vault not
+// enabled but used in the job"), and apply will have both. Only such a refusal is
+// softened: the same job without its vault blocks must plan cleanly.
+func (m *module) readJob(ctx context.Context, js *spec[api.Job]) (any, runtime.Fingerprint, error) {
+	job := js.v
+	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	c, err := m.api(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	if len(js.taint.unknowns) > 0 {
-		return m.unplanned(thread, c, js, shape, notes,
-			fmt.Sprintf("not planned with Nomad: the job has values known only after apply (%s)", strings.Join(js.taint.unknowns, ", ")))
+		return m.unplanned(ctx, c, job, fmt.Sprintf("not planned with Nomad: the job has values known only after apply (%s)", strings.Join(js.taint.unknowns, ", ")))
 	}
-
 	plan, _, err := c.Jobs().Plan(job, true, writeOptions(ctx, ns, region))
-	if err != nil && m.run.Mode() == runtime.Plan && len(m.pendingAgent) > 0 && !isUnreachable(err) && m.plansWithoutVault(c, job) {
-		// The agent's config changes earlier in this plan (the vault block that enables
-		// Vault) are not applied yet, and Nomad judges the job by the config it runs
-		// with: "Vault not enabled but used in the job". Apply will have both. Only such
-		// a refusal is softened: the same job without its vault blocks plans cleanly.
-		return m.unplanned(thread, c, js, shape, notes,
-			fmt.Sprintf("not planned with Nomad until %s is applied; Nomad said: %s", strings.Join(m.pendingAgent, ", "), oneLine(nomadText(err))))
+	if pending := m.server.Blocked(); err != nil && pending != "" && !isTransport(err) && m.plansWithoutVault(ctx, c, job) {
+		return m.unplanned(ctx, c, job, fmt.Sprintf("not planned with Nomad until %s is applied; Nomad said: %s",
+			strings.ReplaceAll(string(pending), "; ", ", "), oneLine(nomadText(err))))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, nomadError("plan", err))
+		return nil, "", nomadError("plan", err)
 	}
+	jl := &jobLive{plan: plan, exists: plan.JobModifyIndex != 0}
 	if plan.Diff != nil && plan.Diff.Type == "None" {
-		current, err := m.currentResult(ctx, c, *job.ID, ns, region)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", addr, err)
+		if jl.current, err = m.currentResult(ctx, c, id, ns, region); err != nil {
+			return nil, "", err
 		}
-		v, err := m.run.Effect(thread, runtime.Change{Address: addr, Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: current})
-		if err != nil || w.mode == "" {
-			return v, err
-		}
-		// Registered as asked is not done: an earlier run may have been interrupted (or
-		// its register answer cut off) before the version became healthy.
-		settled, err := m.run.Settle(func(ctx context.Context) (starlark.Value, error) {
-			return m.settle(ctx, thread, c, job, w)
-		})
-		if err != nil {
-			return nil, err
-		}
-		if settled == nil {
-			return v, nil
-		}
-		return settled, nil
 	}
+	if !jl.exists {
+		return jl, runtime.Absent, nil
+	}
+	return jl, runtime.IndexFingerprint(plan.JobModifyIndex), nil
+}
 
-	ch := runtime.Change{
-		Address: addr, Action: runtime.Update,
-		Summary: shape + planSummary(plan),
-		Planned: plannedResult(m.run, thread, *job.ID),
-		Apply:   apply(plan.JobModifyIndex),
+// unplanned is the read of a job Nomad cannot plan yet: whether it exists, and why.
+func (m *module) unplanned(ctx context.Context, c *api.Client, job *api.Job, why string) (any, runtime.Fingerprint, error) {
+	info, _, err := c.Jobs().Info(*job.ID, queryOptions(ctx, deref(job.Namespace), deref(job.Region)))
+	switch {
+	case isNotFound(err):
+		return &jobLive{why: why}, runtime.Absent, nil
+	case err != nil:
+		return nil, "", nomadError("read job", err)
 	}
+	return &jobLive{why: why, exists: true}, runtime.IndexFingerprint(deref(info.JobModifyIndex)), nil
+}
+
+// jobDiff is nomad.run's change. Offline (or Nomad unreachable in a plan) the job is
+// shown as a create whose results are known after apply. Otherwise Nomad's plan decides:
+// a diff of type "None" is Unchanged; else the change carries Nomad's field diff, its
+// allocation annotations ("nomad plan: 1 create") and, for a new job, the job as
+// HCL-like text.
+func (m *module) jobDiff(thread *starlark.Thread, js *spec[api.Job], live runtime.Live, notes []string) runtime.Change {
+	job := js.v
+	shape := jobShape(job)
+	planned := plannedResult(m.run, thread, *job.ID)
+	jl, _ := live.Value.(*jobLive)
+	switch {
+	case !live.Known() || jl == nil:
+		return runtime.Change{Action: runtime.Create, Summary: shape, Notes: append(notes, hclNotes(js)...), Planned: planned}
+	case jl.plan == nil:
+		ch := runtime.Change{Action: runtime.Create, Summary: shape, Notes: append(notes, jl.why), Planned: planned}
+		if jl.exists {
+			ch.Action = runtime.Update
+		} else {
+			ch.Notes = append(ch.Notes, hclNotes(js)...)
+		}
+		return ch
+	case jl.plan.Diff != nil && jl.plan.Diff.Type == "None":
+		return runtime.Change{Action: runtime.Unchanged, Summary: shape, Notes: notes, Planned: jl.current}
+	}
+	plan := jl.plan
+	ch := runtime.Change{Action: runtime.Update, Summary: shape + planSummary(plan), Planned: planned}
 	switch {
 	case plan.Diff == nil:
 		// We asked for a diff and got none (an older server, or a proxy that drops it):
@@ -163,29 +221,7 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 		notes = append(notes, hclNotes(js)...)
 	}
 	ch.Notes = notes
-	return m.run.Effect(thread, ch)
-}
-
-// unplanned records a job that Nomad cannot plan yet: a create or an update (by whether
-// the job exists), with why, and results known after apply.
-func (m *module) unplanned(thread *starlark.Thread, c *api.Client, js *spec[api.Job], shape string, notes []string, why string) (starlark.Value, error) {
-	job := js.v
-	addr := fmt.Sprintf("nomad job %q", *job.ID)
-	action := runtime.Create
-	if _, _, err := c.Jobs().Info(*job.ID, queryOptions(m.run.Context(), deref(job.Namespace), deref(job.Region))); err == nil {
-		action = runtime.Update
-	} else if !isNotFound(err) {
-		return nil, fmt.Errorf("%s: %w", addr, nomadError("read job", err))
-	}
-	notes = append(notes, why)
-	if action == runtime.Create {
-		notes = append(notes, hclNotes(js)...)
-	}
-	return m.run.Effect(thread, runtime.Change{
-		Address: addr, Action: action, Summary: shape, Notes: notes,
-		Planned: plannedResult(m.run, thread, *job.ID),
-		Apply:   func(context.Context) (starlark.Value, error) { return nil, errors.New("not planned") },
-	})
+	return ch
 }
 
 type waitSpec struct {
@@ -195,10 +231,14 @@ type waitSpec struct {
 
 // register is the apply half of nomad.run: register with the index the plan saw, then
 // wait. index 0 means "only if the job does not exist yet", as Nomad defines it.
-func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.Client, js *spec[api.Job], index uint64, w waitSpec, checks string) (starlark.Value, error) {
+func (m *module) register(ctx context.Context, thread *starlark.Thread, js *spec[api.Job], index uint64, w waitSpec, checks string) (starlark.Value, error) {
 	job := js.v
 	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
-	if _, err := m.preflightTemplates(ctx, job, true, checks); err != nil {
+	c, err := m.api(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.preflightTemplates(ctx, thread, job, true, checks); err != nil {
 		return nil, err
 	}
 	if m.opts.BeforeRegister != nil {
@@ -238,8 +278,12 @@ func (m *module) register(ctx context.Context, thread *starlark.Thread, c *api.C
 // settle is the apply half of nomad.run for a job already as asked: wait for its
 // current version as a register would, so a version left unhealthy by an interrupted
 // run is waited for, or fails with its allocations' events, instead of passing.
-func (m *module) settle(ctx context.Context, thread *starlark.Thread, c *api.Client, job *api.Job, w waitSpec) (starlark.Value, error) {
+func (m *module) settle(ctx context.Context, thread *starlark.Thread, job *api.Job, w waitSpec) (starlark.Value, error) {
 	id, ns, region := *job.ID, deref(job.Namespace), deref(job.Region)
+	c, err := m.api(ctx)
+	if err != nil {
+		return nil, err
+	}
 	info, _, err := c.Jobs().Info(id, queryOptions(ctx, ns, region))
 	if err != nil {
 		return nil, nomadError("read job", err)

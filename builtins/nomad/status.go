@@ -22,25 +22,37 @@ func (m *module) statusBuiltin(thread *starlark.Thread, fn *starlark.Builtin, ar
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "id", &id, "namespace?", &ns, "region?", &region); err != nil {
 		return nil, err
 	}
-	c, live, err := m.live()
+	v, err := m.run.Query(thread, runtime.Query{
+		Server:    m.server,
+		Address:   fmt.Sprintf("nomad job %q", id),
+		Unblocked: true, // a pending agent config change does not change what a job is
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := m.api(ctx)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			return m.readStatus(ctx, c, id, ns, region)
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}
-	if !live {
-		return m.run.Unknown(thread), nil
-	}
-	ctx := m.run.Context()
+	return v, nil
+}
+
+// readStatus is nomad.status's answer: the job as a struct, or None.
+func (m *module) readStatus(ctx context.Context, c *api.Client, id, ns, region string) (runtime.Answer, error) {
 	job, _, err := c.Jobs().Info(id, queryOptions(ctx, ns, region))
 	if isNotFound(err) {
-		return starlark.None, nil
+		return runtime.Answer{Value: starlark.None, Fingerprint: runtime.Absent}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn.Name(), nomadError("read job "+id, err))
+		return runtime.Answer{}, nomadError("read job "+id, err)
 	}
 	groups := starlark.NewDict(len(job.TaskGroups))
 	summary, _, err := c.Jobs().Summary(id, queryOptions(ctx, ns, region))
 	if err != nil && !isNotFound(err) {
-		return nil, fmt.Errorf("%s: %w", fn.Name(), nomadError("read job summary "+id, err))
+		return runtime.Answer{}, nomadError("read job summary "+id, err)
 	}
 	for _, g := range job.TaskGroups {
 		var s api.TaskGroupSummary
@@ -61,7 +73,7 @@ func (m *module) statusBuiltin(thread *starlark.Thread, fn *starlark.Builtin, ar
 	for i, dc := range job.Datacenters {
 		dcs[i] = starlark.String(dc)
 	}
-	return runtime.Struct(starlark.StringDict{
+	return runtime.Answer{Fingerprint: runtime.IndexFingerprint(deref(job.JobModifyIndex)), Value: runtime.Struct(starlark.StringDict{
 		"id":           starlark.String(deref(job.ID)),
 		"name":         starlark.String(deref(job.Name)),
 		"type":         starlark.String(deref(job.Type)),
@@ -72,7 +84,7 @@ func (m *module) statusBuiltin(thread *starlark.Thread, fn *starlark.Builtin, ar
 		"modify_index": starlark.MakeUint64(deref(job.JobModifyIndex)),
 		"datacenters":  starlark.NewList(dcs),
 		"groups":       groups,
-	}), nil
+	})}, nil
 }
 
 // nomad.allocations(id, namespace=None, region=None) lists a job's allocations (all
@@ -85,26 +97,34 @@ func (m *module) allocationsBuiltin(thread *starlark.Thread, fn *starlark.Builti
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "id", &id, "namespace?", &ns, "region?", &region); err != nil {
 		return nil, err
 	}
-	c, live, err := m.live()
+	v, err := m.run.Query(thread, runtime.Query{
+		Server:    m.server,
+		Address:   fmt.Sprintf("nomad job %q allocations", id),
+		Unblocked: true, // a pending agent config change does not change what a job is
+		Read: func(ctx context.Context) (runtime.Answer, error) {
+			c, err := m.api(ctx)
+			if err != nil {
+				return runtime.Answer{}, err
+			}
+			allocs, meta, err := c.Jobs().Allocations(id, true, queryOptions(ctx, ns, region))
+			if isNotFound(err) {
+				return runtime.Answer{Value: starlark.NewList(nil), Fingerprint: runtime.Absent}, nil
+			}
+			if err != nil {
+				return runtime.Answer{}, nomadError("list allocations of "+id, err)
+			}
+			sortAllocs(allocs)
+			list := make([]starlark.Value, len(allocs))
+			for i, a := range allocs {
+				list[i] = allocValue(a)
+			}
+			return runtime.Answer{Value: starlark.NewList(list), Fingerprint: runtime.IndexFingerprint(meta.LastIndex)}, nil
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}
-	if !live {
-		return m.run.Unknown(thread), nil
-	}
-	allocs, _, err := c.Jobs().Allocations(id, true, queryOptions(m.run.Context(), ns, region))
-	if isNotFound(err) {
-		return starlark.NewList(nil), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn.Name(), nomadError("list allocations of "+id, err))
-	}
-	sortAllocs(allocs)
-	list := make([]starlark.Value, len(allocs))
-	for i, a := range allocs {
-		list[i] = allocValue(a)
-	}
-	return starlark.NewList(list), nil
+	return v, nil
 }
 
 // versionAllocations are the allocations of one job version.

@@ -13,21 +13,16 @@ import (
 
 	"github.com/nvrun/nvrun/builtins/nomad"
 	"github.com/nvrun/nvrun/builtins/vault"
-	"github.com/nvrun/nvrun/internal/testserver"
 	"github.com/nvrun/nvrun/runtime"
 )
 
-// startVault starts a real Vault (internal/testserver; a missing binary fails the test)
-// and writes the guide's access-tables policy and a policy that grants something else.
+// startVault is the shared Vault (nomad.SharedVault: started once, cleared for each
+// test), with the guide's access-tables policy and a policy that grants something else.
 func startVault(t *testing.T) (addr, root string) {
 	t.Helper()
-	v, root, err := testserver.StartVaultUnsealed(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Stop)
+	addr, root = nomad.SharedVault(t)
 	cfg := vaultapi.DefaultConfig()
-	cfg.Address = v.Addr
+	cfg.Address = addr
 	c, err := vaultapi.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +36,7 @@ func startVault(t *testing.T) (addr, root string) {
 			t.Fatal(err)
 		}
 	}
-	return v.Addr, root
+	return addr, root
 }
 
 // TestPreflightWithRealVault checks the web job's template against policies read from a
