@@ -285,7 +285,13 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 
 // readFailed records a read that failed (not one a plan forgives as unreachable) as a
 // failed record, and names the step and the address in its error, as a failed change is.
+//
+// A query without an address is a builtin's own question, not a read of a resource the
+// plan shows: its error goes back to the builtin as it is, unrecorded.
 func (r *Run) readFailed(thread *starlark.Thread, addr string, err error) error {
+	if addr == "" {
+		return err
+	}
 	rec := &Record{
 		Step: r.stepNo, Address: addr, Action: Read, Status: "failed",
 		Error:   r.redactor.Redact(err.Error()),

@@ -40,7 +40,7 @@ nomad.stop("other")
 	if r.Err == nil {
 		t.Fatal("apply did not fail")
 	}
-	mustContain(t, "error", r.ErrMsg, "nomad.status: cannot reach Nomad at http://127.0.0.1:", "connection refused")
+	mustContain(t, "error", r.ErrMsg, `nomad.status: nomad job "j": cannot reach Nomad at http://127.0.0.1:`, "connection refused")
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("gave up after %s, before ReachWait", d)
 	}
