@@ -256,7 +256,7 @@ func TestGuideFaults(t *testing.T) {
 		if res.code != 1 {
 			t.Fatalf("exit %d, want 1\n%s", res.code, out)
 		}
-		for _, w := range []string{"timed out (--timeout 10s) during step 13 (", `not done: vault.policy: `, "(scripts/guide.star:", "Re-run the same command"} {
+		for _, w := range []string{"timed out (--timeout 10s) during step 13 (", `not done: vault policy "access-f4" (scripts/guide.star:`, "context deadline exceeded", "Re-run the same command"} {
 			if !strings.Contains(res.stderr, w) {
 				t.Errorf("the error does not say %q:\n%s", w, out)
 			}
