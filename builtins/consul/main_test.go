@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,3 +186,20 @@ func waitStatus(t *testing.T, service, want string) {
 }
 
 func summaryOf(r runtimetest.Result) runtime.Summary { return r.Res.Summary() }
+
+// closeAndHoldPort closes l and keeps its port bound but not listening, so connections
+// to it are refused for the rest of the test: another process on a busy machine cannot
+// take the freed port and turn a check that should be critical back to passing.
+func closeAndHoldPort(t *testing.T, l net.Listener, port int) {
+	t.Helper()
+	l.Close()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("hold port %d: %v", port, err)
+	}
+}

@@ -55,7 +55,7 @@ print("srv explicit", e[0].host, e[0].port)
 		t.Errorf("plan summary %+v, want 1 read, known now", s)
 	}
 
-	l.Close()
+	closeAndHoldPort(t, l, port)
 	waitStatus(t, name, "critical")
 
 	timedOut := exec(t, fmt.Sprintf(`consul.wait(%q, timeout = "2s")`+"\n", name), runtime.Apply, execOpts{})
