@@ -129,6 +129,13 @@ func checkSavedPlan(ctx context.Context, opts Options, red *Redactor) error {
 	live := opts
 	live.Mode, live.Offline, live.Out, live.VarSalt = Plan, false, io.Discard, sp.Salt
 	res, err := runOnce(ctx, live, red)
+	if res != nil {
+		// A changed var is the likelier cause of a failed re-read (a wrong password):
+		// say so first.
+		if verr := sp.checkVars(res); verr != nil {
+			return verr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("re-reading the plan's resources: %w", err)
 	}

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -219,22 +221,11 @@ func age(d time.Duration) string {
 // checkFresh compares a fresh live plan with the saved one: the same vars, then the same
 // records, in order, with the same fingerprints.
 func (sp *SavedPlan) checkFresh(res *Result, red *Redactor) error {
+	if err := sp.checkVars(res); err != nil {
+		return err
+	}
 	stale := func(format string, args ...any) error {
 		return &StaleError{Plan: sp, What: fmt.Sprintf(format, args...)}
-	}
-	for name, d := range sp.Vars {
-		now, ok := res.VarDigests[name]
-		switch {
-		case !ok:
-			return stale("var %s is no longer declared", name)
-		case now != d:
-			return stale("var %s changed since the plan (sensitive vars must be given again, with the same value)", name)
-		}
-	}
-	for name := range res.VarDigests {
-		if _, ok := sp.Vars[name]; !ok {
-			return stale("var %s is new since the plan", name)
-		}
 	}
 	fresh := savedRecords(res, red)
 	for i := range max(len(fresh), len(sp.Records)) {
@@ -255,6 +246,33 @@ func (sp *SavedPlan) checkFresh(res *Result, red *Redactor) error {
 		b, _ := json.Marshal(now)
 		if !bytes.Equal(a, b) {
 			return stale("%s changed since the plan (now: %s %s)", now.Address, now.Action, now.Summary)
+		}
+	}
+	return nil
+}
+
+// checkVars refuses a plan whose vars were given other values (sensitive ones included:
+// they are compared by salted digest).
+func (sp *SavedPlan) checkVars(res *Result) error {
+	stale := func(format string, args ...any) error {
+		return &StaleError{Plan: sp, What: fmt.Sprintf(format, args...)}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sp.Vars)) {
+		d := sp.Vars[name]
+		now, ok := res.VarDigests[name]
+		switch {
+		case !ok:
+			return stale("var %s is no longer declared", name)
+		case now != d:
+			if slices.ContainsFunc(res.Vars, func(v VarInfo) bool { return v.Name == name && v.Sensitive }) {
+				return stale("sensitive var %s changed since the plan, or was not given again", name)
+			}
+			return stale("var %s changed since the plan", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.VarDigests)) {
+		if _, ok := sp.Vars[name]; !ok {
+			return stale("var %s is new since the plan", name)
 		}
 	}
 	return nil
