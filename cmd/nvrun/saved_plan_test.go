@@ -49,9 +49,9 @@ func TestApplyPlan(t *testing.T) {
 		{name: "var changed", applyVars: []string{"--var", "v=two", "--var", "pw=CANARY-pw-91c2"},
 			want: "plan is stale: var v changed since the plan"},
 		{name: "sensitive var changed", applyVars: []string{"--var", "pw=CANARY-pw-other"},
-			want: "plan is stale: var pw changed since the plan"},
+			want: "plan is stale: sensitive var pw changed since the plan, or was not given again"},
 		{name: "sensitive var not given again",
-			want: "plan is stale: var pw changed since the plan"},
+			want: "plan is stale: sensitive var pw changed since the plan, or was not given again"},
 		{name: "script changed", applyVars: []string{"--var", "pw=CANARY-pw-91c2"},
 			between: func(t *testing.T, _ *runtimetest.Store, script string) {
 				if err := os.WriteFile(script, []byte(savedPlanScript+"store.put(\"b\", \"x\")\n"), 0o644); err != nil {
