@@ -239,8 +239,18 @@ func (sp *SavedPlan) checkFresh(res *Result, red *Redactor) error {
 		if was.Address != now.Address {
 			return stale("%s is planned now where the plan had %s", now.Address, was.Address)
 		}
-		if was.Fingerprint != now.Fingerprint {
+		if was.Action == Read && now.Action == Read {
+			// A read the script consumes (an SRV answer, an HTTP check, credentials) is
+			// read again by the apply, as terraform re-reads data sources: it is no
+			// resource the plan converges, and its answer may differ by design.
+			continue
+		}
+		if was.Fingerprint != now.Fingerprint || was.Action != now.Action {
 			return stale("%s changed since the plan", now.Address)
+		}
+		if !now.Action.IsChange() {
+			// Unchanged: the fingerprint says it all; the summary may tick (a TTL left).
+			continue
 		}
 		a, _ := json.Marshal(was)
 		b, _ := json.Marshal(now)

@@ -16,6 +16,7 @@ func TestSavedPlanCheckFresh(t *testing.T) {
 		return &Result{Mode: Plan, VarDigests: map[string]string{"v": "d1"}, Records: []*Record{
 			{Address: `vault policy "nomad-server"`, Action: Unchanged, Fingerprint: "sha256:aa"},
 			{Address: `nomad job "web"`, Action: Update, Summary: "image", Fingerprint: "index:7"},
+			{Address: `consul srv "web"`, Action: Read, Summary: "1 answer", Fingerprint: "sha256:cc"},
 		}}
 	}
 	script := filepath.Join(t.TempDir(), "main.star")
@@ -30,9 +31,12 @@ func TestSavedPlanCheckFresh(t *testing.T) {
 	}{
 		{"identical", func(*Result) {}, ""},
 		{"fingerprint", func(r *Result) { r.Records[0].Fingerprint = "sha256:bb" }, `vault policy "nomad-server" changed since the plan`},
-		{"action", func(r *Result) { r.Records[1].Action = Create }, `nomad job "web" changed since the plan (now: create image)`},
+		{"action", func(r *Result) { r.Records[1].Action = Create }, `nomad job "web" changed since the plan`},
+		{"summary of a change", func(r *Result) { r.Records[1].Summary = "image, env" }, `nomad job "web" changed since the plan (now: update image, env)`},
+		{"summary of an unchanged resource ticks", func(r *Result) { r.Records[0].Summary = "71h59m left" }, ""},
+		{"a read's answer", func(r *Result) { r.Records[2].Fingerprint = "sha256:other" }, ""},
 		{"one more", func(r *Result) { r.Records = append(r.Records, &Record{Address: "x"}) }, "x is planned now but was not in the plan"},
-		{"one fewer", func(r *Result) { r.Records = r.Records[:1] }, `nomad job "web" is no longer planned`},
+		{"one fewer", func(r *Result) { r.Records = r.Records[:2] }, `consul srv "web" is no longer planned`},
 		{"var", func(r *Result) { r.VarDigests["v"] = "d2" }, "var v changed since the plan"},
 		{"new var", func(r *Result) { r.VarDigests["w"] = "d3" }, "var w is new since the plan"},
 	}

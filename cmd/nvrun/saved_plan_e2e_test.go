@@ -40,7 +40,8 @@ func TestSavedPlanEndToEnd(t *testing.T) {
 		if r := e.run(append(base, "--plan", "--out", planFile)...); r.code != 0 {
 			t.Fatalf("plan --out: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		checkPlanFile(t, planFile, canaryPassword, root, e.serverToken())
+		checkPlanFile(t, planFile, []string{canaryPassword, root, e.serverToken()},
+			`vault policy "nomad-server"`, `vault token role`, `nomad job "nomad-vault-demo"`)
 		e.requests()
 	}
 	applyPlan := func(extra ...string) cli {
