@@ -72,6 +72,8 @@ type Result struct {
 	Incomplete bool
 	Vars       []VarInfo
 	VarDigests map[string]string // see Options.VarSalt
+	// Loaded is the SHA-256 of every file the script loaded, by display name.
+	Loaded map[string]string
 }
 
 // Changes says whether any record is a change (for --detailed-exitcode).
@@ -321,6 +323,7 @@ func (r *Run) result() *Result {
 		Incomplete: r.incomplete,
 		Vars:       r.vars.info(),
 		VarDigests: r.vars.digests,
+		Loaded:     r.loader.digests,
 	}
 	sort.SliceStable(res.Vars, func(i, j int) bool { return res.Vars[i].Order < res.Vars[j].Order })
 	return res

@@ -30,6 +30,8 @@ type SavedPlan struct {
 	Created time.Time `json:"created"`
 	Script  string    `json:"script"`        // as given on the command line
 	Digest  string    `json:"script_sha256"` // of the main script's bytes
+	// Loaded is the SHA-256 of every file the script loaded (its lib files, stdlib).
+	Loaded map[string]string `json:"loaded_sha256"`
 	// Salt keys the var digests so that a digest of a short secret cannot be looked up
 	// in a table made in advance.
 	Salt    string            `json:"var_salt"`
@@ -86,7 +88,10 @@ func NewSavedPlan(res *Result, script, salt string, red *Redactor, now time.Time
 		return nil, fmt.Errorf("script %s: %w", script, err)
 	}
 	sp := &SavedPlan{Version: SavedPlanVersion, Created: now.UTC().Truncate(time.Second), Script: script,
-		Digest: digest, Salt: salt, Vars: res.VarDigests, Records: savedRecords(res, red)}
+		Digest: digest, Loaded: res.Loaded, Salt: salt, Vars: res.VarDigests, Records: savedRecords(res, red)}
+	if sp.Loaded == nil {
+		sp.Loaded = map[string]string{}
+	}
 	if sp.Vars == nil {
 		sp.Vars = map[string]string{}
 	}
@@ -227,6 +232,16 @@ func (sp *SavedPlan) checkFresh(res *Result, red *Redactor) error {
 	stale := func(format string, args ...any) error {
 		return &StaleError{Plan: sp, What: fmt.Sprintf(format, args...)}
 	}
+	for _, name := range slices.Sorted(maps.Keys(sp.Loaded)) {
+		if now, ok := res.Loaded[name]; !ok || now != sp.Loaded[name] {
+			return stale("loaded file %s changed since the plan", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Loaded)) {
+		if _, ok := sp.Loaded[name]; !ok {
+			return stale("the script loads %s, which it did not at the plan", name)
+		}
+	}
 	fresh := savedRecords(res, red)
 	for i := range max(len(fresh), len(sp.Records)) {
 		switch {
@@ -286,4 +301,9 @@ func (sp *SavedPlan) checkVars(res *Result) error {
 		}
 	}
 	return nil
+}
+
+func sourceDigest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -22,9 +22,10 @@ func storeRun(t *testing.T, s *runtimetest.Store, args ...string) cli {
 }
 
 const savedPlanScript = `
+load("lib.star", "key")
 v = var("v", "one")
 pw = var("pw", "", sensitive=True)
-store.put("a", v)
+store.put(key, v)
 store.put("p", pw)
 `
 
@@ -59,11 +60,21 @@ func TestApplyPlan(t *testing.T) {
 				}
 			},
 			want: "plan is stale: script "},
+		{name: "loaded file changed", applyVars: []string{"--var", "pw=CANARY-pw-91c2"},
+			between: func(t *testing.T, _ *runtimetest.Store, script string) {
+				if err := os.WriteFile(filepath.Join(filepath.Dir(script), "lib.star"), []byte(`key = "b"`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "plan is stale: loaded file lib.star changed since the plan"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := runtimetest.NewStore(true)
 			script := writeScript(t, savedPlanScript)
+			if err := os.WriteFile(filepath.Join(filepath.Dir(script), "lib.star"), []byte(`key = "a"`), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			planFile := filepath.Join(t.TempDir(), "guide.plan")
 			r := storeRun(t, s, "--plan", "--out", planFile, "--var", "pw=CANARY-pw-91c2", script)
 			if r.code != 0 {
