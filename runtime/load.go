@@ -27,7 +27,7 @@ type loader struct {
 	prefix  string
 	stdlib  fs.FS
 	cache   map[string]*loadEntry
-	loading []string // display names of the modules being loaded, for cycle messages
+	loading []string          // display names of the modules being loaded, for cycle messages
 	digests map[string]string // display name -> SHA-256 of each loaded file's bytes
 }
 
