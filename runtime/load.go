@@ -27,7 +27,8 @@ type loader struct {
 	prefix  string
 	stdlib  fs.FS
 	cache   map[string]*loadEntry
-	loading []string // display names of the modules being loaded, for cycle messages
+	loading []string          // display names of the modules being loaded, for cycle messages
+	digests map[string]string // display name -> SHA-256 of each loaded file's bytes
 }
 
 type loadEntry struct {
@@ -41,7 +42,7 @@ func newLoader(r *Run, script, mainAbs string, stdlib fs.FS) *loader {
 	if real, err := filepath.EvalSymlinks(root); err == nil {
 		root = real
 	}
-	return &loader{run: r, root: root, main: mainAbs, prefix: displayPrefix(script, mainAbs), stdlib: stdlib, cache: map[string]*loadEntry{}}
+	return &loader{run: r, root: root, main: mainAbs, prefix: displayPrefix(script, mainAbs), stdlib: stdlib, cache: map[string]*loadEntry{}, digests: map[string]string{}}
 }
 
 // displayPrefix is the script's directory as positions show it: as the user typed it, or
@@ -102,6 +103,7 @@ func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDi
 	if err != nil {
 		return nil, err
 	}
+	l.digests[name] = sourceDigest(src) // for saved plans
 	l.loading = append(l.loading, name)
 	thread.SetLocal(localCurrentFile, name)
 	globals, err := starlark.ExecFileOptions(fileOptions, thread, name, src, l.run.globals)

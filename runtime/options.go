@@ -56,4 +56,10 @@ type Options struct {
 	// how long to wait for another holder to let go (0: fail at once).
 	Lock        Locker
 	LockTimeout time.Duration
+
+	// VarSalt, if set, makes the result carry a salted digest of every var's value
+	// (Result.VarDigests), for saved plans. SavedPlan, if set, makes an apply refuse
+	// before its first write unless a fresh live plan matches it (--apply-plan).
+	VarSalt   string
+	SavedPlan *SavedPlan
 }

@@ -71,6 +71,9 @@ type Result struct {
 	Warnings   []string
 	Incomplete bool
 	Vars       []VarInfo
+	VarDigests map[string]string // see Options.VarSalt
+	// Loaded is the SHA-256 of every file the script loaded, by display name.
+	Loaded map[string]string
 }
 
 // Changes says whether any record is a change (for --detailed-exitcode).
@@ -110,7 +113,35 @@ func Exec(ctx context.Context, opts Options, red *Redactor) (*Result, error) {
 			}
 		}()
 	}
+	if opts.Mode == Apply && opts.SavedPlan != nil {
+		if err := checkSavedPlan(ctx, opts, red); err != nil {
+			return nil, err
+		}
+	}
 	return runOnce(ctx, opts, red)
+}
+
+// checkSavedPlan re-reads every resource (a live plan: it writes nothing) under the lock,
+// and refuses unless it sees what the saved plan saw.
+func checkSavedPlan(ctx context.Context, opts Options, red *Redactor) error {
+	sp := opts.SavedPlan
+	if err := sp.CheckScript(); err != nil {
+		return err
+	}
+	live := opts
+	live.Mode, live.Offline, live.Out, live.VarSalt = Plan, false, io.Discard, sp.Salt
+	res, err := runOnce(ctx, live, red)
+	if res != nil {
+		// A changed var is the likelier cause of a failed re-read (a wrong password):
+		// say so first.
+		if verr := sp.checkVars(res); verr != nil {
+			return verr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("re-reading the plan's resources: %w", err)
+	}
+	return sp.checkFresh(res, red)
 }
 
 func orDiscard(w io.Writer) io.Writer {
@@ -291,6 +322,8 @@ func (r *Run) result() *Result {
 		Warnings:   r.warnings,
 		Incomplete: r.incomplete,
 		Vars:       r.vars.info(),
+		VarDigests: r.vars.digests,
+		Loaded:     r.loader.digests,
 	}
 	sort.SliceStable(res.Vars, func(i, j int) bool { return res.Vars[i].Order < res.Vars[j].Order })
 	return res

@@ -38,10 +38,11 @@ type varSet struct {
 	settings map[string]*setting
 	declared map[string]*VarInfo
 	values   map[string]starlark.Value
+	digests  map[string]string // salted, for saved plans (Options.VarSalt)
 }
 
 func newVarSet(r *Run, opts Options) (*varSet, error) {
-	vs := &varSet{run: r, settings: map[string]*setting{}, declared: map[string]*VarInfo{}, values: map[string]starlark.Value{}}
+	vs := &varSet{run: r, settings: map[string]*setting{}, declared: map[string]*VarInfo{}, values: map[string]starlark.Value{}, digests: map[string]string{}}
 	// Precedence, lowest first, as terraform users expect: environment, var files, --var.
 	for _, kv := range opts.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "NVRUN_VAR_") {
@@ -149,6 +150,9 @@ func (vs *varSet) builtin(thread *starlark.Thread, fn *starlark.Builtin, args st
 			}
 			return nil, fmt.Errorf("var %s (set by %s): %w", name, s.source, err)
 		}
+	}
+	if salt := vs.run.opts.VarSalt; salt != "" {
+		vs.digests[name] = varDigest(salt, name, v.String()) // before secretize hides it
 	}
 	if sensitive {
 		v = vs.secretize(v)

@@ -28,6 +28,8 @@ type flags struct {
 	lock             string
 	lockTimeout      time.Duration
 	script           string
+	out              string // --plan --out FILE: save the plan
+	applyPlan        string // --apply-plan FILE: apply a saved plan
 }
 
 const usageLine = "usage: nvrun [--plan] [--var NAME=VALUE]... [flags] SCRIPT   (nvrun --help for all flags)"
@@ -50,6 +52,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	fs.StringVar(&f.lock, "lock", "", "what an apply locks so applies take turns: a lock file next to the keys file (default), file:PATH, consul:KEY (a Consul session lock), or none")
 	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long an apply waits for the lock another apply holds, e.g. 5m (0: fail at once)")
 	fs.Uint64Var(&f.maxSteps, "max-steps", 0, "stop a runaway script after this many Starlark steps (default 200000000)")
+	fs.StringVar(&f.out, "out", "", "with --plan: save the plan to FILE (JSON, 0600, no secrets) for --apply-plan")
+	fs.StringVar(&f.applyPlan, "apply-plan", "", "apply a plan saved by --plan --out FILE, refusing if anything moved since (no SCRIPT argument)")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +67,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 		return f, fs, nil
 	}
 	rest := fs.Args()
+	if err := savedPlanFlags(f, fs, rest); err != nil || f.applyPlan != "" {
+		return f, fs, err
+	}
 	switch {
 	case len(rest) == 0:
 		return nil, fs, fmt.Errorf("missing SCRIPT")
@@ -80,4 +87,28 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 		return nil, fs, fmt.Errorf("--lock-timeout must not be negative")
 	}
 	return f, fs, nil
+}
+
+// savedPlanFlags checks --out and --apply-plan (README "Saved plans"): an applied plan
+// names its own script and is applied, never planned.
+func savedPlanFlags(f *flags, fs *pflag.FlagSet, rest []string) error {
+	switch {
+	case fs.Changed("out") && f.out == "":
+		return fmt.Errorf("--out needs a FILE")
+	case f.out != "" && (!f.plan || f.offline):
+		return fmt.Errorf("--out saves a live plan: use it with --plan (not --offline)")
+	case fs.Changed("apply-plan") && f.applyPlan == "":
+		return fmt.Errorf("--apply-plan needs a FILE")
+	case f.applyPlan == "":
+		return nil
+	case f.plan || f.offline || f.listVars:
+		return fmt.Errorf("--apply-plan applies a saved plan: it cannot be used with --plan, --offline or --vars")
+	case f.out != "":
+		return fmt.Errorf("--apply-plan cannot be used with --out")
+	case len(rest) > 0:
+		return fmt.Errorf("--apply-plan takes no SCRIPT argument: the plan file names its script (got %s)", strings.Join(rest, " "))
+	case f.timeout < 0 || f.lockTimeout < 0:
+		return fmt.Errorf("--timeout and --lock-timeout must not be negative")
+	}
+	return nil
 }

@@ -62,6 +62,17 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		return exitOK
 	}
 	env := envMap(environ)
+	var saved *runtime.SavedPlan
+	if f.applyPlan != "" {
+		if saved, err = runtime.ReadSavedPlan(f.applyPlan); err == nil {
+			err = saved.CheckScript() // before anything runs
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "nvrun: --apply-plan: %v\n", err)
+			return exitError
+		}
+		f.script = saved.Script
+	}
 	if st, err := os.Stat(f.script); err != nil || st.IsDir() {
 		msg := "not a file"
 		if err != nil {
@@ -107,8 +118,15 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		MaxSteps:    f.maxSteps,
 		Lock:        locker,
 		LockTimeout: f.lockTimeout,
+		SavedPlan:   saved,
+	}
+	if f.out != "" {
+		opts.VarSalt = runtime.NewVarSalt()
 	}
 	res, err := runtime.Exec(ctx, opts, red)
+	if err == nil && f.out != "" {
+		err = savePlan(res, opts, red, f.out)
+	}
 
 	var usage *runtime.UsageError
 	if f.listVars && res != nil && !errors.As(err, &usage) {
@@ -143,6 +161,9 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		ro := runtime.RenderOptions{Color: color}
 		if mode == runtime.Plan {
 			_ = res.WritePlan(out, ro)
+			if f.out != "" {
+				fmt.Fprintf(out, "\nSaved the plan to %s: apply exactly this plan with nvrun --apply-plan %s\n", f.out, f.out)
+			}
 		} else {
 			_ = res.WriteApplySummary(out, ro)
 		}
