@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -37,7 +38,17 @@ func (r *Run) destroyConverge(thread *starlark.Thread, res Resource) (starlark.V
 		r.records = append(r.records, rec)
 		return r.Unknown(thread), nil
 	}
-	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
+	read := res.Read
+	if exists := res.Exists; exists != nil {
+		read = func(ctx context.Context) (any, Fingerprint, error) {
+			ok, err := exists(ctx)
+			if !ok || err != nil {
+				return nil, "", err
+			}
+			return true, "", nil
+		}
+	}
+	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, read)
 	if err != nil {
 		return nil, r.readFailed(thread, res.Address, err)
 	}

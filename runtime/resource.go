@@ -108,6 +108,10 @@ type Resource struct {
 	// Delete makes the resource gone, in a destroy (destroy.go). Nil means the resource
 	// is never undone (vault.init) and converges as usual in a destroy too.
 	Delete func(ctx context.Context) error
+	// Exists, when set, replaces Read in a destroy: whether there is anything to
+	// delete. For a resource whose Read returns a value also when it is absent, or
+	// cannot read an absent resource (Nomad's job plan of a job Vault no longer backs).
+	Exists func(ctx context.Context) (bool, error)
 	// Pending, when set, is why this resource's change, planned but not yet made, blocks
 	// the later reads of Server (e.g. "not logged in until apply"): the plan then plans
 	// them without reading.
