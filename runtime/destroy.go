@@ -53,9 +53,9 @@ func (r *Run) destroyConverge(thread *starlark.Thread, res Resource) (starlark.V
 		return nil, r.readFailed(thread, res.Address, err)
 	}
 	switch {
-	case !live.Known() && !r.offline:
-		// Nothing could be read (no token in use to look up, an address known only
-		// after a skipped read): nothing is known to delete.
+	case read == nil || live.Unread == UnreadUnknown:
+		// Nothing to read (no token in use to look up), or an address known only
+		// after a skipped read: nothing is known to delete.
 		return r.Unknown(thread), nil
 	case live.Known() && live.Value == nil:
 		return r.Unknown(thread), nil // absent: nothing to undo

@@ -112,3 +112,22 @@ func TestDestroyFailureThenRerun(t *testing.T) {
 		t.Errorf("re-run of the destroy left %v, deleted %q", s.data, s.Deleted)
 	}
 }
+
+// A destroy plan that cannot read (offline, or behind a pending init) shows each delete
+// "if present"; the apply then reads and deletes only what is there.
+func TestDestroyUnread(t *testing.T) {
+	const src = `store.init()` + "\n" + `store.put("a", "1")`
+	s := NewStore(false)
+	for _, offline := range []bool{true, false} {
+		r := Exec(t, Script(t, map[string]string{"main.star": src}), ExecOptions{
+			Mode: runtime.Plan, Offline: offline, Destroy: true, Modules: []runtime.Module{StoreModule(s)}, Timeout: time.Minute,
+		}).MustOK(t)
+		if !strings.Contains(r.Plan, `-  store "a"                                      if present`) || s.Writes != 0 {
+			t.Errorf("offline %v: destroy plan (%d writes):\n%s", offline, s.Writes, r.Plan)
+		}
+	}
+	destroyStore(t, s, src, runtime.Apply).MustOK(t)
+	if len(s.Deleted) != 0 {
+		t.Errorf("the destroy deleted %q from an empty store", s.Deleted)
+	}
+}
