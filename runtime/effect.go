@@ -95,6 +95,11 @@ type Record struct {
 // Effect records a change and, in apply mode (or for a SafeInPlan read in a live plan),
 // performs it. It is the only way a builtin changes the world.
 func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) {
+	if r.destroy {
+		// A change with no resource behind it has nothing a destroy could undo, and a
+		// destroy makes no change of its own.
+		return r.Unknown(thread), nil
+	}
 	v, _, err := r.effect(thread, c)
 	return v, err
 }

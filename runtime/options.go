@@ -33,6 +33,9 @@ type Options struct {
 	Offline bool
 	// SkipPreflight disables the offline plan that runs before an apply (tests only).
 	SkipPreflight bool
+	// Destroy runs the script to undo it: see destroy.go. With Mode Plan it only shows
+	// the deletes.
+	Destroy bool
 
 	Vars     []string // --var k=v, in order; the last one wins
 	VarFiles []string // --var-file paths (JSON objects), in order

@@ -55,6 +55,11 @@ type RenderOptions struct {
 func (res *Result) WritePlan(w io.Writer, o RenderOptions) error {
 	p := &progress{color: o.Color}
 	var b strings.Builder
+	if res.Destroy {
+		res.writeDestroyPlan(&b, p)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	if res.Offline {
 		b.WriteString(p.paint(dim, "Offline plan: no server was read, so live state is unknown and every write is shown as a create.") + "\n\n")
 	}
@@ -75,6 +80,12 @@ func (res *Result) WriteApplySummary(w io.Writer, o RenderOptions) error {
 	p := &progress{color: o.Color}
 	var b strings.Builder
 	s := res.Summary()
+	if res.Destroy {
+		fmt.Fprintf(&b, "\nDestroy complete: %d deleted.\n", s.Delete)
+		res.writeWarnings(&b, p)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "\nApply complete: %d created, %d updated, %d deleted, %d called, %d unchanged, %d read.\n",
 		s.Create, s.Update, s.Delete, s.Call, s.Unchanged, s.Read)
 	res.writeWarnings(&b, p)
@@ -152,6 +163,7 @@ type jsonRecord struct {
 	Incomplete    bool       `json:"incomplete"`
 	Warnings      []string   `json:"warnings"`
 	Error         string     `json:"error,omitempty"`
+	Destroy       bool       `json:"destroy,omitempty"`
 }
 
 type jsonStep struct {
@@ -173,6 +185,7 @@ func (res *Result) WriteJSON(w io.Writer, errMsg string) error {
 		Incomplete:    res.Incomplete,
 		Warnings:      append([]string{}, res.Warnings...),
 		Error:         errMsg,
+		Destroy:       res.Destroy,
 	}
 	byStep := map[int][]*Record{}
 	for _, r := range res.Records {
@@ -197,4 +210,53 @@ func (res *Result) WriteJSON(w io.Writer, errMsg string) error {
 	}
 	_, err = w.Write(append(out, '\n'))
 	return err
+}
+
+// writeDestroyPlan lists a destroy's deletes in the order apply makes them: the script's
+// last first. Resources kept with keep=True are listed after them.
+func (res *Result) writeDestroyPlan(b *strings.Builder, p *progress) {
+	if res.Offline {
+		b.WriteString(p.paint(dim, "Offline plan: no server was read, so every resource the script declares is shown as a delete if present.") + "\n\n")
+	}
+	title := map[int]string{0: "before the first step"}
+	for _, s := range res.Steps {
+		title[s.Number] = fmt.Sprintf("step %d  %s", s.Number, s.Title)
+	}
+	var first, deletes, kept []*Record
+	for i := len(res.Records) - 1; i >= 0; i-- {
+		switch r := res.Records[i]; {
+		case r.Action.IsChange() && r.Action != Delete:
+			first = append([]*Record{r}, first...) // vault.init, vault.unseal: in script order
+		case r.Action == Delete:
+			deletes = append(deletes, r)
+		case r.Action == Unchanged && r.Summary == keptSummary:
+			kept = append([]*Record{r}, kept...)
+		}
+	}
+	if len(first) > 0 {
+		b.WriteString(p.paint(bold, "First, so that the deletes can read (never undone)") + "\n")
+		writeRecordLines(b, p, first)
+	}
+	b.WriteString(p.paint(bold, "Destroy, in reverse order of the script") + "\n")
+	if len(deletes) == 0 {
+		b.WriteString(p.paint(dim, "  (nothing to delete)") + "\n")
+	}
+	for _, r := range deletes {
+		if r.Summary == "" {
+			r = withSummary(r, "from "+title[r.Step])
+		}
+		writeRecordLines(b, p, []*Record{r})
+	}
+	if len(kept) > 0 {
+		b.WriteString(p.paint(bold, "Kept (keep=True)") + "\n")
+		writeRecordLines(b, p, kept)
+	}
+	fmt.Fprintf(b, "\nDestroy: %d to delete, %d kept.\n", len(deletes), len(kept))
+	res.writeWarnings(b, p)
+}
+
+func withSummary(r *Record, s string) *Record {
+	c := *r
+	c.Summary = s
+	return &c
 }

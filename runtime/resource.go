@@ -105,9 +105,13 @@ type Resource struct {
 	Diff func(live Live) Change
 	// Write makes the change (apply only). live is what Read saw just before.
 	Write func(ctx context.Context, live Live) (starlark.Value, error)
-	// Delete makes the resource gone: not called by this runtime yet, but recorded for
-	// destroy. Nil means the resource is never undone (vault.init).
+	// Delete makes the resource gone, in a destroy (destroy.go). Nil means the resource
+	// is never undone (vault.init) and converges as usual in a destroy too.
 	Delete func(ctx context.Context) error
+	// Exists, when set, replaces Read in a destroy: whether there is anything to
+	// delete. For a resource whose Read returns a value also when it is absent, or
+	// cannot read an absent resource (Nomad's job plan of a job Vault no longer backs).
+	Exists func(ctx context.Context) (bool, error)
 	// Pending, when set, is why this resource's change, planned but not yet made, blocks
 	// the later reads of Server (e.g. "not logged in until apply"): the plan then plans
 	// them without reading.
@@ -117,6 +121,10 @@ type Resource struct {
 // Converge reads a resource, diffs it against what the script wants, records the change
 // and, in apply, writes it.
 func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, error) {
+	r.converged++
+	if r.destroy && res.Delete != nil {
+		return r.destroyConverge(thread, res)
+	}
 	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
 	if err != nil {
 		return nil, r.readFailed(thread, res.Address, err)
@@ -190,8 +198,11 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 	if c.Action == "" {
 		c.Action = Read
 	}
+	if r.destroy && q.Record {
+		return r.Unknown(thread), nil // reads, waits and checks are skipped in a destroy
+	}
 	var fp Fingerprint
-	if r.mode == Apply {
+	if r.mode == Apply && !r.destroy { // a destroy's plain reads run as a plan's do
 		// Everything is known and every server must answer: the read is the change.
 		switch {
 		case q.Settle != nil:

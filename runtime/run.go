@@ -26,6 +26,7 @@ type Run struct {
 	opts    Options
 	mode    Mode
 	offline bool
+	destroy bool // see destroy.go
 
 	redactor *Redactor
 	out      io.Writer // redacted
@@ -47,6 +48,9 @@ type Run struct {
 	servers    map[string]*Server
 	progress   *progress
 	deferred   []deferred
+	// keep is keep=True of the builtin being called; converged counts its Converges.
+	keep      bool
+	converged int
 }
 
 type deferred struct {
@@ -73,7 +77,8 @@ type Result struct {
 	Vars       []VarInfo
 	VarDigests map[string]string // see Options.VarSalt
 	// Loaded is the SHA-256 of every file the script loaded, by display name.
-	Loaded map[string]string
+	Loaded  map[string]string
+	Destroy bool // a destroy run: its deletes are shown and applied last first
 }
 
 // Changes says whether any record is a change (for --detailed-exitcode).
@@ -190,6 +195,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		opts:     opts,
 		mode:     opts.Mode,
 		offline:  opts.Offline,
+		destroy:  opts.Destroy,
 		redactor: red,
 		out:      red.Writer(opts.Out),
 		env:      envLookup(opts.Environ),
@@ -229,7 +235,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		if err != nil {
 			return nil, fmt.Errorf("module %s: %w", m.Name, err)
 		}
-		r.globals[m.Name] = guard(v)
+		r.globals[m.Name] = guard(r.withKeep(v))
 	}
 	return r, nil
 }
@@ -248,6 +254,13 @@ func (r *Run) exec() error {
 	})
 	defer stop()
 	_, err := r.execMain()
+	if err == nil && r.destroy && r.mode == Apply {
+		if err = r.applyDeletes(); err != nil {
+			r.runDeferred()
+			r.progress.finish()
+			return err
+		}
+	}
 	r.runDeferred()
 	r.progress.finish()
 	if err != nil {
@@ -292,6 +305,12 @@ func (r *Run) Warn(format string, args ...any) {
 }
 
 func (r *Run) branchedOnUnknown(u *Unknown) {
+	if r.destroy {
+		// Every skipped read is Unknown in a destroy: a warning each would be noise.
+		// (A resource declared only on a branch the script did not take is not undone:
+		// README "Destroy".)
+		return
+	}
 	r.incomplete = true
 	r.Warn("%s: the script branches on a value known only after apply (%s%s, from %s); this plan cannot say which way it goes and may be incomplete",
 		callerPos(r.thread), u.origin, u.path, u.pos)
@@ -324,6 +343,7 @@ func (r *Run) result() *Result {
 		Vars:       r.vars.info(),
 		VarDigests: r.vars.digests,
 		Loaded:     r.loader.digests,
+		Destroy:    r.destroy,
 	}
 	sort.SliceStable(res.Vars, func(i, j int) bool { return res.Vars[i].Order < res.Vars[j].Order })
 	return res

@@ -101,6 +101,9 @@ func (m *module) runBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args 
 			return m.register(ctx, thread, js, jl.plan.JobModifyIndex, w, checks)
 		},
 		Delete: func(ctx context.Context) error { return m.deregister(ctx, id, ns, region, true) },
+		// A destroy asks only whether the job is registered: Nomad's plan of it (Read)
+		// fails once the agent config's vault block that the job needs is gone.
+		Exists: func(ctx context.Context) (bool, error) { return m.jobExists(ctx, id, ns, region) },
 	})
 	if err != nil || !unchanged || w.mode == "" {
 		return v, err
@@ -472,4 +475,20 @@ func sortAllocs(allocs []*api.AllocationListStub) {
 		}
 		return allocs[i].CreateIndex < allocs[j].CreateIndex
 	})
+}
+
+// jobExists says whether Nomad knows the job (a stopped one too: purging it is a delete).
+func (m *module) jobExists(ctx context.Context, id, ns, region string) (bool, error) {
+	c, err := m.api(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, _, err = c.Jobs().Info(id, queryOptions(ctx, ns, region))
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, nomadError("read job", err)
+	}
+	return true, nil
 }

@@ -145,6 +145,9 @@ func (v *vault) deletePath(ns, path string) func(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := revokeRoleLeases(ctx, c, path); err != nil {
+			return v.explain(err)
+		}
 		_, err = c.Logical().DeleteWithContext(ctx, path)
 		v.wrotePath(ns, path)
 		return v.explain(err)

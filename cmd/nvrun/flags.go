@@ -14,6 +14,7 @@ var version = "0.1.0-dev"
 
 type flags struct {
 	plan             bool
+	destroy          bool
 	offline          bool
 	json             bool
 	detailedExitcode bool
@@ -40,6 +41,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	fs.SetOutput(io.Discard) // errors are reported once, by Main, with a hint
 	fs.SortFlags = false
 	fs.BoolVar(&f.plan, "plan", false, "show what the script would change, and change nothing")
+	fs.BoolVar(&f.destroy, "destroy", false, "undo what the script creates, last first (with --plan: only show it); keep=True exempts a resource")
 	fs.BoolVar(&f.offline, "offline", false, "plan without reading any server (implies --plan)")
 	fs.BoolVar(&f.json, "json", false, "print the plan/apply record as JSON (secrets redacted)")
 	fs.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when something would change or changed, 1 on error")
@@ -80,6 +82,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	if f.offline {
 		f.plan = true
 	}
+	if f.destroy && f.listVars {
+		return nil, fs, fmt.Errorf("--destroy cannot be combined with --vars")
+	}
 	if f.timeout < 0 {
 		return nil, fs, fmt.Errorf("--timeout must not be negative")
 	}
@@ -99,6 +104,9 @@ func savedPlanFlags(f *flags, fs *pflag.FlagSet, rest []string) error {
 		return fmt.Errorf("--out saves a live plan: use it with --plan (not --offline)")
 	case fs.Changed("apply-plan") && f.applyPlan == "":
 		return fmt.Errorf("--apply-plan needs a FILE")
+	case f.destroy && (f.applyPlan != "" || f.out != ""):
+		// A saved plan records an apply's changes, not a destroy's deletes.
+		return fmt.Errorf("--destroy cannot be combined with --apply-plan or --out: a saved plan is an apply's")
 	case f.applyPlan == "":
 		return nil
 	case f.plan || f.offline || f.listVars:

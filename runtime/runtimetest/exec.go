@@ -34,6 +34,7 @@ func Script(t testing.TB, files map[string]string) string {
 type ExecOptions struct {
 	Mode          runtime.Mode
 	Offline       bool
+	Destroy       bool
 	SkipPreflight bool
 	Modules       []runtime.Module
 	// Environ is the run's whole environment. nil means an empty one, never the
@@ -90,6 +91,7 @@ func Exec(t testing.TB, script string, o ExecOptions) Result {
 		Script:        script,
 		Mode:          o.Mode,
 		Offline:       o.Offline,
+		Destroy:       o.Destroy,
 		SkipPreflight: o.SkipPreflight,
 		Vars:          o.Vars,
 		VarFiles:      o.VarFiles,

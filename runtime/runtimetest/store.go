@@ -24,6 +24,8 @@ type Store struct {
 	index         uint64            // bumped by every put, as Consul's ModifyIndex is
 	Down          bool              // every request fails as a refused connection
 	Reads, Writes int
+	Deleted       []string // the keys deleted, in order
+	DeleteFails   string   // a key whose delete the store refuses (a failed destroy)
 }
 
 func NewStore(initialised bool) *Store {
@@ -126,7 +128,14 @@ func (m *storeModule) put(thread *starlark.Thread, fn *starlark.Builtin, args st
 			return starlark.None, m.s.do(&m.s.Writes, func() error { m.s.index++; m.s.data[key], m.s.at[key] = value.Value, m.s.index; return nil })
 		},
 		Delete: func(context.Context) error {
-			return m.s.do(&m.s.Writes, func() error { delete(m.s.data, key); return nil })
+			return m.s.do(&m.s.Writes, func() error {
+				if key == m.s.DeleteFails {
+					return fmt.Errorf("store refuses to delete %q", key)
+				}
+				delete(m.s.data, key)
+				m.s.Deleted = append(m.s.Deleted, key)
+				return nil
+			})
 		},
 	})
 }
