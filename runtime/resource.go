@@ -126,6 +126,9 @@ func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, e
 		return r.destroyConverge(thread, res)
 	}
 	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
+	if err == nil {
+		err = r.guardSavedPlan(res.Address, live)
+	}
 	if err != nil {
 		return nil, r.readFailed(thread, res.Address, err)
 	}

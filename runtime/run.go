@@ -51,6 +51,8 @@ type Run struct {
 	// keep is keep=True of the builtin being called; converged counts its Converges.
 	keep      bool
 	converged int
+	// guarded are the addresses whose first apply read --apply-plan has checked.
+	guarded map[string]bool
 }
 
 type deferred struct {

@@ -307,3 +307,34 @@ func sourceDigest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// guardSavedPlan is the write guard of an --apply-plan: the apply's own read of a
+// resource the plan saw must still see what the plan saw, so the write that follows acts
+// on the plan's state (Nomad's EnforceIndex and Consul's check-and-set then use the
+// plan's index; Vault has no conditional write, so this re-read is its guard). Only the
+// first read of an address counts (a later one sees this apply's own write), and only a
+// resource that existed at the plan: one the plan creates may look different once the
+// apply's earlier steps (a mount, an auth method) exist.
+func (r *Run) guardSavedPlan(addr string, live Live) error {
+	sp := r.opts.SavedPlan
+	if sp == nil || r.mode != Apply || r.destroy || !live.Known() {
+		return nil
+	}
+	if r.guarded == nil {
+		r.guarded = map[string]bool{}
+	}
+	if r.guarded[addr] {
+		return nil
+	}
+	r.guarded[addr] = true
+	for _, was := range sp.Records {
+		if was.Address != addr || was.Action == Read {
+			continue
+		}
+		if was.Fingerprint == "" || was.Action == Create || was.Fingerprint == live.Fingerprint {
+			return nil
+		}
+		return &StaleError{Plan: sp, What: addr + " changed since the plan"}
+	}
+	return nil
+}

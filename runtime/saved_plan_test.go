@@ -99,3 +99,54 @@ func TestSavedPlanRoundTrip(t *testing.T) {
 		t.Fatal("an offline plan was saved")
 	}
 }
+
+// The write guard: the apply's first read of a resource the plan saw must see the plan's
+// fingerprint; a created resource, a later read of the same address and a destroy are
+// not checked.
+func TestSavedPlanWriteGuard(t *testing.T) {
+	sp := &SavedPlan{path: "plan.json", Created: time.Now(), Records: []SavedRecord{
+		{Address: `nomad job "web"`, Action: Update, Fingerprint: "index:7"},
+		{Address: `vault policy "p"`, Action: Unchanged, Fingerprint: "sha256:aa"},
+		{Address: `vault path "auth/jwt/config"`, Action: Create, Fingerprint: Absent},
+		{Address: `consul srv "web"`, Action: Read, Fingerprint: "sha256:cc"},
+	}}
+	known := func(fp Fingerprint) Live { return Live{Value: "x", Fingerprint: fp} }
+	tests := []struct {
+		name    string
+		destroy bool
+		reads   []string      // addresses read in order
+		fps     []Fingerprint // what each read sees
+		stale   string        // the address refused, "" for none
+	}{
+		{name: "as planned", reads: []string{`nomad job "web"`, `vault policy "p"`}, fps: []Fingerprint{"index:7", "sha256:aa"}},
+		{name: "job moved", reads: []string{`nomad job "web"`}, fps: []Fingerprint{"index:9"}, stale: `nomad job "web"`},
+		{name: "policy moved", reads: []string{`vault policy "p"`}, fps: []Fingerprint{"sha256:bb"}, stale: `vault policy "p"`},
+		{name: "created looks different", reads: []string{`vault path "auth/jwt/config"`}, fps: []Fingerprint{"sha256:dd"}},
+		{name: "second read sees the apply's write", reads: []string{`vault policy "p"`, `vault policy "p"`}, fps: []Fingerprint{"sha256:aa", "sha256:ee"}},
+		{name: "not in the plan", reads: []string{`vault policy "new"`}, fps: []Fingerprint{"sha256:ff"}},
+		{name: "destroy", destroy: true, reads: []string{`nomad job "web"`}, fps: []Fingerprint{"index:9"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Run{mode: Apply, destroy: tc.destroy, opts: Options{SavedPlan: sp}}
+			var refused string
+			for i, addr := range tc.reads {
+				if err := r.guardSavedPlan(addr, known(tc.fps[i])); err != nil {
+					var se *StaleError
+					if !errors.As(err, &se) || !strings.Contains(err.Error(), "plan is stale: "+addr+" changed since the plan (plan.json, ") {
+						t.Fatalf("read %d: %v", i, err)
+					}
+					refused = addr
+					break
+				}
+			}
+			if refused != tc.stale {
+				t.Errorf("refused %q, want %q", refused, tc.stale)
+			}
+		})
+	}
+	// A plan run has no guard.
+	if err := (&Run{mode: Plan, opts: Options{SavedPlan: sp}}).guardSavedPlan(`nomad job "web"`, known("index:9")); err != nil {
+		t.Errorf("plan: %v", err)
+	}
+}
