@@ -45,7 +45,7 @@ type agentAttr struct {
 }
 
 // permOf is a file's mode. It is called through a method expression so that
-// the check that no builtin asks the run's mode (TestNeverAsksTheMode) does not take a
+// the check that no builtin asks the run's mode (TestBuiltinsNeverAskTheMode) does not take a
 // file's mode for the run's.
 var permOf = fs.FileInfo.Mode
 
