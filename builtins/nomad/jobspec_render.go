@@ -490,13 +490,4 @@ func hclKey(k string) string {
 }
 
 // formatDuration writes durations as jobspecs do: "2s", "5m", "1h30m", not "5m0s".
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func formatDuration(d time.Duration) string { return runtime.ShortDuration(d) }
