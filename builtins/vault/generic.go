@@ -77,7 +77,7 @@ func (v *vault) write(thread *starlark.Thread, fn *starlark.Builtin, args starla
 			}
 			return v.secretValue(sec)
 		},
-		Delete: v.deletePath(ns, path),
+		Delete: v.undoWrite(ns, path),
 	})
 }
 
@@ -151,6 +151,21 @@ func (v *vault) deletePath(ns, path string) func(ctx context.Context) error {
 		_, err = c.Logical().DeleteWithContext(ctx, path)
 		v.wrotePath(ns, path)
 		return v.explain(err)
+	}
+}
+
+// undoWrite is what undoes vault.write in a destroy: it deletes the path, except for a
+// path Vault cannot delete on its own (405: an auth method's or engine's config, such
+// as auth/jwt-nomad/config), which goes when its mount or auth method is disabled, later
+// in the same destroy. (If that mount is kept, the config stays: Vault offers no way to
+// remove it alone.)
+func (v *vault) undoWrite(ns, path string) func(ctx context.Context) error {
+	del := v.deletePath(ns, path)
+	return func(ctx context.Context) error {
+		if err := del(ctx); err != nil && statusCode(err) != 405 {
+			return err
+		}
+		return nil
 	}
 }
 
