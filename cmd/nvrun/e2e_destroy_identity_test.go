@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/nvrun/nvrun/internal/localstack"
 )
 
 // TestWorkloadIdentityDestroy undoes scripts/workload-identity.star as `nomad setup
@@ -16,20 +14,9 @@ import (
 // task policy, the agent config's vault block and both jobs. A second destroy changes
 // nothing, and applying again converges.
 func TestWorkloadIdentityDestroy(t *testing.T) {
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
-	e := &e2e{t: t, script: "scripts/workload-identity.star", stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
-	base := []string{"--var", "db_password=" + canaryPassword}
-	for _, f := range stack.IdentityVarFiles() {
-		base = append(base, "--var-file", f)
-	}
+	e := newE2E(t, "scripts/workload-identity.star")
+	stack := e.stack
+	base := stackArgs(stack.IdentityVarFiles())
 	if doc := e.runJSON(base...); doc.Summary.Failed != 0 {
 		t.Fatalf("apply: %+v", doc.Summary)
 	}

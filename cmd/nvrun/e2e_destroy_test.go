@@ -26,20 +26,9 @@ import (
 // config without its vault block and only the kept job; destroying with the guide as it
 // is then removes that job too; a third destroy changes nothing; applying again converges.
 func TestGuideDestroy(t *testing.T) {
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
-	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
-	base := []string{"--var", "db_password=" + canaryPassword}
-	for _, f := range stack.VarFiles() {
-		base = append(base, "--var-file", f)
-	}
+	e := newE2E(t, "")
+	stack := e.stack
+	base := stackArgs(stack.VarFiles())
 	initialConfig, _ := os.ReadFile(stack.AgentConfig)
 
 	if doc := e.runJSON(base...); doc.Summary.Failed != 0 {

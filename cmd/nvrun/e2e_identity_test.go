@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nvrun/nvrun/internal/localstack"
 )
 
 // TestWorkloadIdentityEndToEnd runs scripts/workload-identity.star for real, from a
@@ -21,25 +19,14 @@ import (
 // ever written to the agent config.
 func TestWorkloadIdentityEndToEnd(t *testing.T) {
 	start := time.Now()
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	e := newE2E(t, "scripts/workload-identity.star")
+	stack := e.stack
 	initialConfig, err := os.ReadFile(stack.AgentConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &e2e{t: t, script: "scripts/workload-identity.star", stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
 	// identity_file hands the task its JWT, so that the leak check below can look for it.
-	base := []string{"--var", "db_password=" + canaryPassword, "--var", "identity_file=true"}
-	for _, f := range stack.IdentityVarFiles() {
-		base = append(base, "--var-file", f)
-	}
+	base := append(stackArgs(stack.IdentityVarFiles()), "--var", "identity_file=true")
 
 	// 1. A live plan of everything writes nothing anywhere.
 	e.requests()
@@ -238,23 +225,9 @@ func (e *e2e) postJSON(url, token string, body, into any) {
 // shows the server token leaving the agent config, and after apply the web task logs
 // in with its identity and the page still lists the names.
 func TestGuideToWorkloadIdentity(t *testing.T) {
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
-	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
-	args := func(files []string) []string {
-		a := []string{"--var", "db_password=" + canaryPassword}
-		for _, f := range files {
-			a = append(a, "--var-file", f)
-		}
-		return a
-	}
+	e := newE2E(t, "")
+	stack := e.stack
+	args := stackArgs
 	if doc := e.runJSON(args(stack.VarFiles())...); doc.Summary.Failed != 0 {
 		t.Fatalf("guide apply: %+v", doc.Summary)
 	}

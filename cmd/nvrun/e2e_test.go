@@ -30,25 +30,14 @@ var guideNames = []string{"John Doe", "Peter Parker", "Clifford Roosevelt", "Bru
 // Nomad here). It plans, applies, re-applies, re-plans, then forks the guide through vars.
 func TestGuideEndToEnd(t *testing.T) {
 	start := time.Now()
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	e := newE2E(t, "")
+	stack := e.stack
 	initialConfig, err := os.ReadFile(stack.AgentConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
-	base := []string{"--var", "db_password=" + canaryPassword}
-	for _, f := range stack.VarFiles() {
-		base = append(base, "--var-file", f)
-	}
+	base := stackArgs(stack.VarFiles())
 
 	// 1. A live plan of everything changes nothing.
 	doc := e.runJSON(append(base, "--plan")...)
@@ -442,6 +431,33 @@ func (e *e2e) generatedPasswords(auditLog string) []string {
 		}
 	}
 	return out
+}
+
+// newE2E starts the local stack (real Vault, Consul and PostgreSQL, the Nomad double),
+// stopped when the test ends, with a counting proxy in front of each server; script ""
+// is scripts/guide.star.
+func newE2E(t *testing.T, script string) *e2e {
+	t.Helper()
+	stack, err := localstack.Start("", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stack.Close)
+	return &e2e{t: t, script: script, stack: stack, proxies: map[string]*countingProxy{
+		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
+		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
+		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
+	}}
+}
+
+// stackArgs are a run's arguments on the local stack: the canary DB password, and the
+// stack's var files.
+func stackArgs(varFiles []string) []string {
+	args := []string{"--var", "db_password=" + canaryPassword}
+	for _, f := range varFiles {
+		args = append(args, "--var-file", f)
+	}
+	return args
 }
 
 // checkNoSecretLeaked: the DB password, the root token, the unseal key, the task's

@@ -7,8 +7,6 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 	vaultapi "github.com/hashicorp/vault/api"
-
-	"github.com/nvrun/nvrun/internal/localstack"
 )
 
 // TestSavedPlanEndToEnd: the guide applied for real, then --plan --out and --apply-plan
@@ -16,20 +14,9 @@ import (
 // policy, a Nomad job or a var changed in between is refused with 0 writes; the plan file
 // holds no secret.
 func TestSavedPlanEndToEnd(t *testing.T) {
-	stack, err := localstack.Start("", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
-	e := &e2e{t: t, stack: stack, proxies: map[string]*countingProxy{
-		"VAULT_ADDR":       newCountingProxy(t, stack.Vault.Addr),
-		"NOMAD_ADDR":       newCountingProxy(t, stack.Nomad.URL),
-		"CONSUL_HTTP_ADDR": newCountingProxy(t, stack.Consul.HTTPAddr),
-	}}
-	base := []string{"--var", "db_password=" + canaryPassword}
-	for _, f := range stack.VarFiles() {
-		base = append(base, "--var-file", f)
-	}
+	e := newE2E(t, "")
+	stack := e.stack
+	base := stackArgs(stack.VarFiles())
 	if doc := e.runJSON(base...); doc.Summary.Failed != 0 {
 		t.Fatalf("apply failed: %+v", doc.Summary)
 	}
