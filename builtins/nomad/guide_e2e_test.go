@@ -1,11 +1,11 @@
 package nomad_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +144,7 @@ func TestGuideStepsAgainstVaultAndDouble(t *testing.T) {
 	marker := filepath.Join(dir, "restarts")
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
 	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr,
-		restartVar(marker)}
+		restartVar(srv, marker)}
 
 	// The plan: a token to mint, the vault block to write, the job to create, and the
 	// template checked against access-tables. Nomad cannot plan the job yet: it runs
@@ -235,14 +235,19 @@ func TestGuideTemplateFails(t *testing.T) {
 }
 
 // restartVar is the restart_command var for a double in this process: it signals the
-// process, so the double reloads its agent config (ReloadOnSIGHUP), as
-// `systemctl reload nomad` does; with a marker file, it also records each run there.
-func restartVar(marker string) string {
-	script := "kill -HUP " + strconv.Itoa(os.Getpid())
+// process and waits until the double has reloaded its agent config (ReloadOnSIGHUP,
+// ReloadCommand), as `systemctl restart nomad` returns once the agent is back; with a
+// marker file, it also records each run there.
+func restartVar(srv *nomadtest.Server, marker string) string {
+	cmd := srv.ReloadCommand()
 	if marker != "" {
-		script = "echo restarted >> " + marker + " && " + script
+		cmd[len(cmd)-1] = "echo restarted >> " + marker + " && " + cmd[len(cmd)-1]
 	}
-	return `restart_command=["/bin/sh", "-c", "` + script + `"]`
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(cmd)
+	return "restart_command=" + strings.TrimSpace(b.String())
 }
 
 // applyGuideFailing applies the guide against a fresh Vault and a Nomad double whose
@@ -265,7 +270,7 @@ func applyGuideFailing(t *testing.T, templateTimeout time.Duration, extraVar str
 		t.Fatal(err)
 	}
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
-	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, restartVar(""), extraVar}
+	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr, restartVar(srv, ""), extraVar}
 	_, out, err := execGuide(t, script, runtime.Apply, env, vars)
 	if err == nil {
 		t.Fatalf("no error:\n%s", out)
@@ -316,7 +321,7 @@ func TestGuideSnippet(t *testing.T) {
 	marker := filepath.Join(dir, "restarts")
 	env := []string{"VAULT_ADDR=" + vf.addr, "VAULT_TOKEN=" + vf.root, "NOMAD_ADDR=" + srv.URL}
 	vars := []string{"agent_config=" + agentConfig, "vault_address=" + vf.addr,
-		restartVar(marker)}
+		restartVar(srv, marker)}
 
 	_, plan, err := execGuide(t, script, runtime.Plan, env, vars)
 	if err != nil {

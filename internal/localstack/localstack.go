@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 
 	"github.com/nvrun/nvrun/builtins/nomad/nomadtest"
 	"github.com/nvrun/nvrun/internal/testserver"
@@ -103,7 +102,7 @@ func Start(dir string, logf func(string, ...any)) (s *Stack, err error) {
 	}
 	vars := map[string]any{
 		"agent_config":    s.AgentConfig,
-		"restart_command": ReloadCommand(),
+		"restart_command": s.Nomad.ReloadCommand(),
 		"vault_address":   s.Vault.Addr,
 		"db_port":         dbPort,
 		"db_task_config":  map[string]any{"command": "/bin/sh", "args": []string{dbTask}},
@@ -120,12 +119,6 @@ func Start(dir string, logf func(string, ...any)) (s *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// ReloadCommand is the on_change command that makes the double in this process reload
-// its agent config, as `systemctl reload nomad` sends SIGHUP to a Nomad agent.
-func ReloadCommand() []string {
-	return []string{"/bin/sh", "-c", "kill -HUP " + strconv.Itoa(os.Getpid())}
 }
 
 // Env is the environment nvrun runs the guide with: the usual client variables.

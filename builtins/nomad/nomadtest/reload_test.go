@@ -2,6 +2,7 @@ package nomadtest
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -170,5 +171,28 @@ func TestAgentConfigJSON(t *testing.T) {
 	}
 	if state.oidcIssuer != "https://nomad.example" {
 		t.Errorf("oidc_issuer %q", state.oidcIssuer)
+	}
+}
+
+// ReloadCommand returns only once the double has reloaded: the very next request sees
+// the new configuration, with no polling (a bare `kill -HUP` raced it).
+func TestReloadCommandWaitsForTheReload(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "nomad.hcl")
+	srv, client := newDouble(t, Config{AgentConfigPath: cfg})
+	srv.reloads.delay = 200 * time.Millisecond // a slow agent: the command must wait it out
+	defer srv.ReloadOnSIGHUP()()
+	for i, want := range []string{NomadVersionIdentity, NomadVersion, NomadVersionIdentity} {
+		text := ""
+		if want == NomadVersionIdentity {
+			text = identityAgentConfig
+		}
+		writeFile(t, cfg, text)
+		cmd := srv.ReloadCommand()
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("reload %d: %v: %s", i, err, out)
+		}
+		if v := agentVersion(t, client); v != want {
+			t.Fatalf("reload %d: version right after the command = %s, want %s", i, v, want)
+		}
 	}
 }

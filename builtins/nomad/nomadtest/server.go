@@ -115,6 +115,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // alloc runners and watchers
+	// reloads counts SIGHUP reloads for ReloadCommand (signal.go).
+	reloads reloadCounter
 
 	mu            sync.Mutex
 	index         uint64
@@ -272,6 +274,7 @@ func (s *Server) Close() {
 		r.stop("server closed", 2*time.Second)
 	}
 	s.wg.Wait()
+	s.reloads.remove()
 	s.cleanupDataDir()
 }
 
