@@ -1,6 +1,7 @@
 package vaultfake
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,6 +56,7 @@ func (c *capture) module() runtime.Module {
 type guideRound struct {
 	plan1, apply, plan2 string
 	plan2Actions        map[runtime.Action]int
+	rootToken           string // from the keys file vault.init wrote
 }
 
 func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) guideRound {
@@ -102,6 +104,44 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 			}
 		}
 	}
+	data, err := os.ReadFile(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		RootToken string `json:"root_token"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.RootToken == "" {
+		t.Fatalf("keys file: %v", err)
+	}
+	g.rootToken = doc.RootToken
+	return g
+}
+
+// runScriptRound plans, applies and plans again script against one Vault, logged in
+// with token; it returns the three texts, normalised, and the second plan's actions.
+func runScriptRound(t *testing.T, script string, f *Fake, addr, token string, vars []string) guideRound {
+	t.Helper()
+	var g guideRound
+	for i, mode := range []runtime.Mode{runtime.Plan, runtime.Apply, runtime.Plan} {
+		r := execScript(t, script, mode, f, addr, token, filepath.Join(t.TempDir(), "keys.json"), vars)
+		if r.err != nil {
+			t.Fatalf("%s against %s: %v\n%s", mode, addr, r.err, r.text)
+		}
+		text := strings.ReplaceAll(r.text, addr, "<vault>")
+		switch i {
+		case 0:
+			g.plan1 = text
+		case 1:
+			g.apply = text
+		case 2:
+			g.plan2 = text
+			g.plan2Actions = map[runtime.Action]int{}
+			for _, rec := range r.res.Records {
+				g.plan2Actions[rec.Action]++
+			}
+		}
+	}
 	return g
 }
 
@@ -128,21 +168,36 @@ func TestGuideConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onFake := runGuideRound(t, f, "http://vault.test:8200", pg)
+	const fakeAddr = "http://vault.test:8200"
+	onFake := runGuideRound(t, f, fakeAddr, pg)
 	onVault := runGuideRound(t, nil, real.Addr, pg)
+	sameRounds(t, "guide_vault.star", onFake, onVault)
+
+	// Then the workload identity setup, on the Vaults the guide left, as the root token.
+	script := filepath.Join("testdata", "workload_identity_vault.star")
+	vars := []string{"jwks_url=" + newJWKS(t)}
+	sameRounds(t, "workload_identity_vault.star",
+		runScriptRound(t, script, f, fakeAddr, onFake.rootToken, vars),
+		runScriptRound(t, script, nil, real.Addr, onVault.rootToken, vars))
+}
+
+// sameRounds fails if the fake's texts differ from the real Vault's, or if a second
+// plan is not all unchanged.
+func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
+	t.Helper()
 	for _, c := range []struct{ what, fake, vault string }{
 		{"first plan", onFake.plan1, onVault.plan1},
 		{"apply", onFake.apply, onVault.apply},
 		{"second plan", onFake.plan2, onVault.plan2},
 	} {
 		if c.fake != c.vault {
-			t.Errorf("%s differs:\n%s", c.what, lineDiff(c.fake, c.vault))
+			t.Errorf("%s: %s differs:\n%s", script, c.what, lineDiff(c.fake, c.vault))
 		}
 	}
 	for name, g := range map[string]guideRound{"fake": onFake, "vault": onVault} {
 		a := g.plan2Actions
 		if a[runtime.Create]+a[runtime.Update]+a[runtime.Delete]+a[runtime.Call] != 0 || a[runtime.Unchanged] == 0 {
-			t.Errorf("second plan on the %s is not all unchanged: %v\n%s", name, a, g.plan2)
+			t.Errorf("%s: second plan on the %s is not all unchanged: %v\n%s", script, name, a, g.plan2)
 		}
 	}
 }
