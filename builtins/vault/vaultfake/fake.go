@@ -29,6 +29,7 @@ type Fake struct {
 	shares, threshold   int
 	unsealKeys          []string // hex
 	progress            int      // unseal keys submitted so far
+	wrongKey            bool     // one of them is not a key of this Vault
 	clusterName         string
 	clusterID           string
 
