@@ -56,7 +56,7 @@ func (c *capture) module() runtime.Module {
 type guideRound struct {
 	plan1, apply, plan2 string
 	plan2Actions        map[runtime.Action]int
-	rootToken           string // from the keys file vault.init wrote
+	rootToken           string   // from the keys file vault.init wrote
 	requests            []string // "PUT /v1/sys/policies/acl/nomad-server", as the module sent them
 }
 

@@ -113,7 +113,8 @@ func (f *Fake) serveInit(req *request) answer {
 		b64 = append(b64, base64.StdEncoding.EncodeToString(k))
 	}
 	f.setInitialised()
-	f.anyToken = false // a Vault initialised through the API knows its root token, as the real one
+	// A Vault initialised through the API knows its root token and keys, as the real one.
+	f.anyToken, f.anyKey = false, false
 	root := f.mintRoot()
 	return ok(map[string]any{"keys": f.unsealKeys, "keys_base64": b64, "root_token": root.ID})
 }
@@ -141,7 +142,7 @@ func (f *Fake) serveUnseal(req *request) answer {
 	}
 	// As Vault: keys are collected until the threshold, and only then found right or
 	// wrong (a wrong one fails the whole attempt, which starts over).
-	known := false
+	known := f.anyKey
 	for _, k := range f.unsealKeys {
 		known = known || strings.EqualFold(k, hex.EncodeToString(raw))
 	}

@@ -130,3 +130,27 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("sealed=True: sealed %v, policy %q", sealed.Sealed(), sealed.Policy("p"))
 	}
 }
+
+// TestSealedState: a described sealed Vault answers 503 to authenticated requests and
+// is unsealed by any well-formed key (the test cannot know its keys).
+func TestSealedState(t *testing.T) {
+	f, err := FromStarlark(stateKwargs(t, `(sealed = True)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &target{name: "fake", base: "http://vault.test:8200", client: &http.Client{Transport: fakenet.Transport(f)}, vars: map[string]string{"root": "t"}}
+	for _, s := range []struct {
+		step
+		status int
+	}{
+		{st("GET", "sys/policies/acl/default", ""), 503},
+		{st("PUT", "sys/unseal", `{"key":"not a key"}`).as("-"), 400},
+		{st("PUT", "sys/unseal", `{"key":"00ff"}`).as("-"), 200},
+		{st("GET", "sys/policies/acl/default", ""), 200},
+	} {
+		r, err := c.do(s.step)
+		if err != nil || r.status != s.status {
+			t.Errorf("%s %s: %d %v, want %d (%s)", s.method, s.path, r.status, err, s.status, r.raw)
+		}
+	}
+}
