@@ -67,7 +67,7 @@ func (f *Fake) serveDatabase(req *request, m *mount, mountPath, rest string) ans
 		s["lease_id"], s["lease_duration"], s["renewable"] = id, ttl, true
 		return ok(s)
 	}
-	return unsupportedSy
+	return unsupportedPath
 }
 
 func dbConfig(body map[string]any) (map[string]any, error) {

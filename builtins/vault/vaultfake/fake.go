@@ -113,11 +113,11 @@ func fail(status int, msgs ...string) answer {
 func multi(msg string) string { return "1 error occurred:\n\t* " + msg + "\n\n" }
 
 var (
-	notFound      = fail(http.StatusNotFound)
-	unsupported   = fail(http.StatusMethodNotAllowed, multi("unsupported operation"))
-	denied        = fail(http.StatusForbidden, "permission denied")
-	sealedAnswer  = fail(http.StatusServiceUnavailable, "Vault is sealed")
-	unsupportedSy = fail(http.StatusNotFound, multi("unsupported path"))
+	notFound        = fail(http.StatusNotFound)
+	unsupported     = fail(http.StatusMethodNotAllowed, multi("unsupported operation"))
+	denied          = fail(http.StatusForbidden, "permission denied")
+	sealedAnswer    = fail(http.StatusServiceUnavailable, "Vault is sealed")
+	unsupportedPath = fail(http.StatusNotFound, multi("unsupported path"))
 )
 
 func noRoute(path string) answer {
@@ -126,24 +126,22 @@ func noRoute(path string) answer {
 
 // ServeHTTP answers one Vault API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a := f.serve(r)
-	if a.body == nil {
-		w.WriteHeader(a.status)
+	status, body := f.serve(r)
+	if body == nil {
+		w.WriteHeader(status)
 		return
 	}
-	b, err := json.Marshal(a.body)
-	if err != nil {
-		a.status, b = http.StatusInternalServerError, []byte(`{"errors":["vaultfake: `+err.Error()+`"]}`)
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	_, _ = w.Write(append(b, '\n'))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }
 
-func (f *Fake) serve(r *http.Request) answer {
+// serve answers r: the status and the JSON body (nil: none), encoded while the fake
+// is locked, since answers refer to the fake's own maps.
+func (f *Fake) serve(r *http.Request) (int, []byte) {
 	path, found := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !found {
-		return notFound
+		return encode(notFound)
 	}
 	req := &request{path: strings.TrimSuffix(path, "/"), token: r.Header.Get("X-Vault-Token")}
 	switch r.Method {
@@ -159,13 +157,13 @@ func (f *Fake) serve(r *http.Request) answer {
 	case http.MethodDelete:
 		req.op = "delete"
 	default:
-		return unsupported
+		return encode(unsupported)
 	}
 	if raw, _ := io.ReadAll(r.Body); len(strings.TrimSpace(string(raw))) > 0 {
 		d := json.NewDecoder(strings.NewReader(string(raw)))
 		d.UseNumber()
 		if err := d.Decode(&req.body); err != nil {
-			return fail(http.StatusBadRequest, "failed to parse JSON input: "+err.Error())
+			return encode(fail(http.StatusBadRequest, "failed to parse JSON input: "+err.Error()))
 		}
 	}
 	if req.body == nil {
@@ -174,6 +172,22 @@ func (f *Fake) serve(r *http.Request) answer {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return encode(f.answer(req))
+}
+
+func encode(a answer) (int, []byte) {
+	if a.body == nil {
+		return a.status, nil
+	}
+	b, err := json.Marshal(a.body)
+	if err != nil {
+		return http.StatusInternalServerError, []byte(`{"errors":["vaultfake: ` + err.Error() + `"]}`)
+	}
+	return a.status, b
+}
+
+// answer answers a decoded request; the caller holds f.mu.
+func (f *Fake) answer(req *request) answer {
 	if h := f.unauthenticated(req); h != nil {
 		return *h
 	}
@@ -210,7 +224,7 @@ func (f *Fake) route(req *request) answer {
 	case p == "sys/seal":
 		return f.serveSeal(req)
 	case p == "sys" || strings.HasPrefix(p, "sys/"):
-		return unsupportedSy
+		return unsupportedPath
 	case strings.HasPrefix(p, "auth/token/"):
 		return f.serveTokenAuth(req, strings.TrimPrefix(p, "auth/token/"))
 	}

@@ -39,5 +39,5 @@ func (f *Fake) serveLeases(req *request) answer {
 		}
 		return ok(secret(map[string]any{"id": id}))
 	}
-	return unsupportedSy
+	return unsupportedPath
 }

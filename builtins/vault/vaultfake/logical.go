@@ -25,7 +25,7 @@ func (f *Fake) serveLogical(req *request) answer {
 	case "jwt", "oidc":
 		return f.serveJWT(req, mountPath, rest)
 	case "cubbyhole", "identity", "token":
-		return unsupportedSy
+		return unsupportedPath
 	}
 	return f.serveKV(req, m, mountPath, rest)
 }

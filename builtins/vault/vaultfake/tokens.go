@@ -243,5 +243,5 @@ func (f *Fake) serveTokenAuth(req *request, rest string) answer {
 	case rest == "roles" || strings.HasPrefix(rest, "roles/"):
 		return f.serveTokenRole(req, strings.TrimPrefix(strings.TrimPrefix(rest, "roles"), "/"))
 	}
-	return unsupportedSy
+	return unsupportedPath
 }
