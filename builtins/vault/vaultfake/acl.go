@@ -197,16 +197,34 @@ func firstWildcard(p string) int {
 }
 
 // allowed checks a request against its token's policies: the capability the
-// operation needs (create or update for a write).
+// operation needs (create or update for a write), and sudo on root-protected paths.
 func (f *Fake) allowed(t *token, req *request) bool {
 	if t.root() {
 		return true
 	}
 	caps := f.aclFor(t.Policies).capabilities(req.path)
+	if rootProtected(req) && !contains(caps, "sudo") {
+		return false
+	}
 	switch req.op {
 	case "update":
 		return contains(caps, "update") || contains(caps, "create")
 	default:
 		return contains(caps, req.op)
 	}
+}
+
+// rootProtected are the paths (of those the fake serves) that Vault also requires sudo
+// for: enabling and disabling auth methods, revoking leases by prefix, listing token
+// accessors, sealing.
+func rootProtected(req *request) bool {
+	p := req.path
+	switch {
+	case strings.HasPrefix(p, "sys/auth/") && !strings.HasSuffix(p, "/tune"):
+		return req.op != "read"
+	case strings.HasPrefix(p, "sys/leases/revoke-prefix/"), strings.HasPrefix(p, "sys/leases/revoke-force/"),
+		strings.HasPrefix(p, "sys/revoke-prefix/"):
+		return true
+	}
+	return p == "auth/token/accessors" || p == "sys/seal"
 }
