@@ -208,7 +208,12 @@ func (f *Fake) allowed(t *token, req *request) bool {
 	}
 	switch req.op {
 	case "update":
-		return contains(caps, "update") || contains(caps, "create")
+		// As Vault: a write to a path with an existence check needs create if the
+		// object is absent and update if it is there; other writes need update.
+		if checked, exists := f.existence(req); checked && !exists {
+			return contains(caps, "create")
+		}
+		return contains(caps, "update")
 	default:
 		return contains(caps, req.op)
 	}
@@ -227,4 +232,42 @@ func rootProtected(req *request) bool {
 		return true
 	}
 	return p == "auth/token/accessors" || p == "sys/seal"
+}
+
+// existence is Vault's existence check of a write: whether the path has one (checked)
+// and whether the object is there.
+func (f *Fake) existence(req *request) (checked, exists bool) {
+	p := req.path
+	if name, ok := strings.CutPrefix(p, "auth/token/roles/"); ok {
+		return true, f.tokenRoles[strings.ToLower(name)] != nil
+	}
+	if strings.HasPrefix(p, "sys/") || strings.HasPrefix(p, "auth/token/") {
+		return false, false
+	}
+	mountPath, m := f.mountOf(p)
+	if m == nil {
+		return false, false
+	}
+	rest := strings.TrimSuffix(strings.TrimPrefix(p+"/", mountPath), "/")
+	kind, name, _ := strings.Cut(rest, "/")
+	switch m.Type {
+	case "kv":
+		if m.Options["version"] != "2" {
+			return true, f.data[mountPath+rest] != nil
+		}
+		if kind == "data" {
+			return true, f.data[mountPath+"data/"+name] != nil
+		}
+	case "database":
+		if (kind == "roles" || kind == "config") && name != "" {
+			return true, f.data[mountPath+kind+"/"+name] != nil
+		}
+	case "jwt", "oidc":
+		if kind == "role" && name != "" {
+			return true, f.data[mountPath+"role/"+strings.ToLower(name)] != nil
+		}
+	default:
+		return true, f.data[mountPath+rest] != nil
+	}
+	return false, false
 }
