@@ -168,6 +168,9 @@ var conformanceCases = []conformanceCase{
 		st("PUT", "auth/token/revoke", `{"token":"hvs.nope"}`),
 		st("PUT", "auth/token/revoke-orphan", `{"token":"hvs.nope"}`, errs),
 		st("POST", "auth/token/lookup", `{"token":"{{child}}"}`, errs),
+		st("POST", "auth/token/create-orphan", `{"policies":["default"],"ttl":"5m"}`).saving("self", "auth.client_token"),
+		st("PUT", "auth/token/revoke-self", "").as("{{self}}"),
+		st("GET", "auth/token/lookup-self", "", errs).as("{{self}}"),
 		st("LIST", "auth/token/accessors", "", "#data.keys"),
 	}},
 	{"permission denied and capabilities", []step{

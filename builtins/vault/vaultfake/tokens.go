@@ -221,9 +221,7 @@ func (f *Fake) serveTokenAuth(req *request, rest string) answer {
 		if req.op != "update" {
 			return unsupported
 		}
-		if t := f.tokens[req.tok.ID]; t != nil {
-			f.revoke(t)
-		}
+		f.revoke(req.tok) // a root-like token of a described Vault too: it is invalid from now on
 		return noContent()
 	case rest == "accessors":
 		if req.op != "list" {
