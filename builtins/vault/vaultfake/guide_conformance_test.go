@@ -271,21 +271,49 @@ func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
 	}
 }
 
-// lineDiff shows the lines of two texts that differ, side by side.
+// lineDiff is a line diff of two texts (longest common subsequence): "-" lines only
+// the fake printed, "+" lines only the real Vault's run printed, a line of context
+// around each change.
 func lineDiff(fake, vault string) string {
 	a, b := strings.Split(fake, "\n"), strings.Split(vault, "\n")
-	var out []string
-	for i := 0; i < len(a) || i < len(b); i++ {
-		var x, y string
-		if i < len(a) {
-			x = a[i]
-		}
-		if i < len(b) {
-			y = b[i]
-		}
-		if x != y {
-			out = append(out, "  line "+strconv.Itoa(i+1)+":\n    fake:  "+x+"\n    vault: "+y)
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
 		}
 	}
-	return strings.Join(out, "\n")
+	type line struct {
+		op   byte
+		text string
+	}
+	var lines []line
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			lines = append(lines, line{' ', a[i]})
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			lines = append(lines, line{'+', b[j]})
+			j++
+		default:
+			lines = append(lines, line{'-', a[i]})
+			i++
+		}
+	}
+	var out []string
+	for k, l := range lines {
+		near := l.op != ' ' || (k > 0 && lines[k-1].op != ' ') || (k+1 < len(lines) && lines[k+1].op != ' ')
+		if near {
+			out = append(out, "  "+string(l.op)+" "+l.text)
+		}
+	}
+	return "  (- fake, + vault)\n" + strings.Join(out, "\n")
 }
