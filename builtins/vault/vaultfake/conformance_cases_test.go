@@ -120,6 +120,8 @@ var conformanceCases = []conformanceCase{
 		st("GET", "sys/policies/acl/gone", "", errs),
 		st("GET", "sys/policy/nomad-server", "", "data.name", "data.rules"),
 		st("GET", "sys/policy", "", "keys", "policies", "data.keys", "data.policies"),
+		st("PUT", "sys/policies/acl/badjson", `{"policy":`, errs),
+		st("PATCH", "sys/policies/acl/nomad-server", `{}`, errs),
 	}},
 	{"token roles", []step{
 		st("LIST", "auth/token/roles", "", errs, "data"),

@@ -156,6 +156,12 @@ func (f *Fake) serve(r *http.Request) (int, []byte) {
 		req.op = "update"
 	case http.MethodDelete:
 		req.op = "delete"
+	case http.MethodPatch:
+		// The fake serves no PATCH (nvrun sends none); Vault first wants a merge patch.
+		if r.Header.Get("Content-Type") == "" {
+			return encode(fail(http.StatusBadRequest, "mime: no media type"))
+		}
+		return encode(unsupported)
 	default:
 		return encode(unsupported)
 	}
@@ -163,7 +169,7 @@ func (f *Fake) serve(r *http.Request) (int, []byte) {
 		d := json.NewDecoder(strings.NewReader(string(raw)))
 		d.UseNumber()
 		if err := d.Decode(&req.body); err != nil {
-			return encode(fail(http.StatusBadRequest, "failed to parse JSON input: "+err.Error()))
+			return encode(fail(http.StatusBadRequest, "error parsing JSON"))
 		}
 	}
 	if req.body == nil {
