@@ -48,7 +48,7 @@ type Fake struct {
 	anyToken   bool                      // no tokens described: every non-empty token is root-like
 	revoked    map[string]bool           // tokens revoked: invalid even when anyToken
 	data       map[string]map[string]any // generic paths (kv, database config and roles, jwt config and roles)
-	leases     map[string]string         // lease id -> the path that issued it
+	leases     map[string]*lease         // by lease id
 
 	seq int // for made-up ids: deterministic, so a fake's answers are reproducible
 }
@@ -62,7 +62,7 @@ func New() *Fake {
 		policies: map[string]string{}, tokenRoles: map[string]map[string]any{},
 		mounts: map[string]*mount{}, auths: map[string]*mount{},
 		tokens: map[string]*token{}, accessors: map[string]*token{},
-		anyToken: true, anyKey: true, data: map[string]map[string]any{}, leases: map[string]string{},
+		anyToken: true, anyKey: true, data: map[string]map[string]any{}, leases: map[string]*lease{},
 	}
 	f.unsealKeys = []string{f.hexID(33)}
 	f.setInitialised()
@@ -225,7 +225,7 @@ func (f *Fake) route(req *request) answer {
 		return f.serveAuths(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/auth"), "/"))
 	case p == "sys/capabilities" || p == "sys/capabilities-self":
 		return f.serveCapabilities(req)
-	case strings.HasPrefix(p, "sys/leases/") || p == "sys/revoke" || strings.HasPrefix(p, "sys/revoke-prefix/"):
+	case strings.HasPrefix(p, "sys/leases/") || p == "sys/revoke" || strings.HasPrefix(p, "sys/revoke/") || strings.HasPrefix(p, "sys/revoke-prefix/"):
 		return f.serveLeases(req)
 	case p == "sys/seal":
 		return f.serveSeal(req)
