@@ -15,6 +15,24 @@
 // key, as the test cannot know keys it never saw. A Vault the script initialises
 // (state.vault(initialized=False) and vault.init) behaves like the real one from
 // then on: only its own root token and its own unseal keys are valid.
+//
+// Served (everything else answers as Vault does to a path it has no handler for):
+//
+//	sys/seal-status, sys/init, sys/unseal, sys/seal, sys/leader, sys/health
+//	sys/policies/acl[/<name>] (LIST, GET, PUT, DELETE), sys/policy[/<name>]
+//	sys/mounts[/<path>[/tune]], sys/mounts/auth/<path>/tune, sys/auth[/<path>[/tune]]
+//	sys/capabilities, sys/capabilities-self (ACL paths with * and +, Vault's priority)
+//	sys/leases/{revoke,revoke-prefix/<prefix>,lookup}, sys/revoke[/<id>], sys/revoke-prefix/<prefix>
+//	auth/token/{lookup-self,lookup,lookup-accessor,revoke-accessor,revoke,revoke-orphan,
+//	  revoke-self,accessors,create,create-orphan,create/<role>,roles[/<name>]}
+//	kv version 1 and 2 mounts (data/, metadata/), database mounts (config/, roles/,
+//	  creds/: made-up credentials and a lease; no database is contacted), jwt and oidc
+//	  auth methods (config, role/; jwks_url is not fetched, login is not served).
+//	Other engine types mount, and store and read back what is written, as kv 1.
+//
+// Non-root tokens are checked against their policies (create or update by Vault's
+// existence checks, sudo on root-protected paths). Namespaces are ignored, as by
+// Vault OSS. Templated policy paths ({{identity...}}) are taken literally.
 package vaultfake
 
 import (
