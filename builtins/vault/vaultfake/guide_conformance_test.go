@@ -2,6 +2,7 @@ package vaultfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -58,6 +59,7 @@ type guideRound struct {
 	json                [3]string // the -json views of the same runs
 	plan2Actions        map[runtime.Action]int
 	rootToken           string   // from the keys file vault.init wrote
+	serverToken         string   // the Nomad server token the apply minted
 	requests            []string // "PUT /v1/sys/policies/acl/nomad-server", as the module sent them
 }
 
@@ -112,7 +114,7 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 	if err := json.Unmarshal(data, &doc); err != nil || doc.RootToken == "" {
 		t.Fatalf("keys file: %v", err)
 	}
-	g.rootToken = doc.RootToken
+	g.rootToken, g.serverToken = doc.RootToken, capt.values["server_token"]
 	return g
 }
 
@@ -194,6 +196,13 @@ func TestGuideConformance(t *testing.T) {
 	onVault := runGuideRound(t, nil, real.Addr, pg)
 	sameRounds(t, "guide_vault.star", onFake, onVault)
 
+	// A fake described by hand as what the guide leaves (state.vault(...) with the real
+	// Vault's tokens) plans exactly as the real Vault the guide left: no change.
+	described := describedGuideState(t, pg, onVault.rootToken, onVault.serverToken)
+	sameRounds(t, "guide_vault.star against a described state",
+		planOnly(t, described, fakeAddr, onVault.rootToken, onVault.serverToken, pg),
+		planOnly(t, nil, real.Addr, onVault.rootToken, onVault.serverToken, pg))
+
 	// Then the workload identity setup, on the Vaults the guide left, as the root token.
 	script := filepath.Join("testdata", "workload_identity_vault.star")
 	vars := []string{"jwks_url=" + newJWKS(t)}
@@ -245,6 +254,70 @@ func requestPattern(method, path string) string {
 		}
 	}
 	return method + " " + strings.Join(segs, "/")
+}
+
+// describedGuideState is state.vault(...) as a test author writes down what the guide
+// leaves behind, with the real Vault's root and Nomad server tokens.
+func describedGuideState(t *testing.T, pg *testserver.Postgres, root, server string) *Fake {
+	t.Helper()
+	f, err := FromStarlark(stateKwargs(t, fmt.Sprintf(`(
+    policies = {
+        "nomad-server": {
+            "auth/token/create/nomad-cluster": ["update"],
+            "auth/token/roles/nomad-cluster": ["read"],
+            "auth/token/lookup-self": ["read"],
+            "auth/token/lookup": ["update"],
+            "auth/token/revoke-accessor": ["update"],
+            "sys/capabilities-self": ["update"],
+            "auth/token/renew-self": ["update"],
+        },
+        "access-tables": {"database/creds/accessdb": ["read"]},
+    },
+    token_roles = {"nomad-cluster": {"allowed_policies": ["access-tables"], "token_explicit_max_ttl": 0,
+                                     "orphan": True, "token_period": "72h", "renewable": True}},
+    mounts = {"database": "database"},
+    paths = {
+        "database/config/postgresql": {"plugin_name": "postgresql-database-plugin", "allowed_roles": "accessdb",
+            "connection_url": "postgresql://{{username}}:{{password}}@%s:%d/postgres?sslmode=disable",
+            "username": "postgres", "password": %q},
+        "database/roles/accessdb": {"db_name": "postgresql",
+            "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; GRANT ALL ON SCHEMA public TO \"{{name}}\";",
+            "revocation_statements": "REVOKE ALL ON SCHEMA public FROM \"{{name}}\"; DROP ROLE IF EXISTS \"{{name}}\";",
+            "default_ttl": "1h", "max_ttl": "24h"},
+    },
+    tokens = [{"id": %q}, {"id": %q, "policies": ["nomad-server"], "period": "72h", "orphan": True}],
+)`, pg.Host, pg.Port, pg.Password, root, server)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// planOnly plans the guide's Vault part twice against a Vault the guide has set up
+// (no keys file: "initialised elsewhere"), as the root token, reusing the server token.
+func planOnly(t *testing.T, f *Fake, addr, root, server string, pg *testserver.Postgres) guideRound {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "vault-keys.json")
+	script := filepath.Join("..", "testdata", "guide_vault.star")
+	vars := []string{"db_host=" + pg.Host, "db_port=" + strconv.Itoa(pg.Port), "db_password=" + pg.Password, "server_token_in_use=" + server}
+	var g guideRound
+	for i := range 2 {
+		r := execScript(t, script, runtime.Plan, f, addr, root, keys, vars)
+		if r.err != nil {
+			t.Fatalf("plan against %s: %v\n%s", addr, r.err, r.text)
+		}
+		text, js := normaliseRun(r.text, filepath.Dir(keys), addr), normaliseRun(r.json, filepath.Dir(keys), addr)
+		if i == 0 {
+			g.plan1, g.json[0] = text, js
+			continue
+		}
+		g.plan2, g.json[2] = text, js
+		g.plan2Actions = map[runtime.Action]int{}
+		for _, rec := range r.res.Records {
+			g.plan2Actions[rec.Action]++
+		}
+	}
+	return g
 }
 
 // sameRounds fails if the fake's texts differ from the real Vault's, or if a second
