@@ -36,7 +36,7 @@ func (f *Fake) register(r *http.Request) (*answer, error) {
 // registerLocked validates and stores a registration; callers hold f.mu.
 func (f *Fake) registerLocked(reg *api.AgentServiceRegistration, replaceChecks bool) error {
 	if reg.Name == "" {
-		return errorf(http.StatusBadRequest, "Invalid Service: Missing service name")
+		return errorf(http.StatusBadRequest, "Missing service name")
 	}
 	if reg.Port < 0 || reg.Port > 65535 {
 		return errorf(http.StatusBadRequest, "Invalid Service: Port must be between 0 and 65535")
@@ -239,11 +239,15 @@ func (f *Fake) nodeJSON() map[string]any {
 }
 
 func (f *Fake) serviceJSON(s *service) map[string]any {
-	return map[string]any{
-		"ID": s.ID, "Service": s.Name, "Tags": nonNil(s.Tags), "Address": s.Address, "Meta": nonNilMap(s.Meta),
-		"Port": s.Port, "Weights": weights, "EnableTagOverride": false,
+	out := map[string]any{
+		"ID": s.ID, "Service": s.Name, "Tags": nonNil(s.Tags), "Address": s.Address, "Meta": s.Meta,
+		"Weights": weights, "EnableTagOverride": false,
 		"CreateIndex": s.CreateIndex, "ModifyIndex": s.ModifyIndex,
 	}
+	if s.Port != 0 {
+		out["Port"] = s.Port // omitted when zero, as Consul's health answer does
+	}
+	return out
 }
 
 func (f *Fake) healthService(name string, tags []string, passing bool) (*answer, error) {
