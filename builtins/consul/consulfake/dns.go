@@ -38,14 +38,16 @@ func (f *Fake) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, 
 		} else if len(labels) > 2 {
 			return f.nxdomain(m), nil
 		}
-		found := f.instances(name, tags)
+		var found []*service
+		for _, s := range f.instances(name, tags) {
+			if !f.critical(s.ID) {
+				found = append(found, s)
+			}
+		}
 		if len(found) == 0 {
-			return f.nxdomain(m), nil
+			return f.nxdomain(m), nil // no instance, or only critical ones: as Consul
 		}
 		for _, s := range found {
-			if f.critical(s.ID) {
-				continue
-			}
 			target, addr := f.target(s)
 			if qtype == dns.TypeSRV {
 				m.Answer = append(m.Answer, &dns.SRV{Hdr: hdr(qname, dns.TypeSRV), Priority: 1, Weight: 1, Port: uint16(s.Port), Target: target})
