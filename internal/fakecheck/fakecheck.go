@@ -79,6 +79,9 @@ func Run(t *testing.T, cases []Case, fake http.Handler, base string, prepare fun
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
+				if testing.Verbose() {
+					t.Logf("step %d: %s %s: %s", i+1, s.Method, expand(s.Path, rv), render(got))
+				}
 				if !Equal(got, want) {
 					t.Errorf("step %d: %s %s: the fake and the real server differ\n%s", i+1, s.Method, expand(s.Path, rv), Diff(want, got))
 				}
