@@ -93,7 +93,7 @@ type Config struct {
 	// deployment succeeds at once. Ports are handed out without probing the host, and the
 	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
 	// agent config enables it, without asking it. Dynamic ports are handed out in order from
-// the bottom of PortRange (20000 by default). The API, the job store, validation,
+	// the bottom of PortRange (20000 by default). The API, the job store, validation,
 	// plans and diffs, evaluations and deployments are those of the double.
 	InMemory bool
 
