@@ -50,8 +50,8 @@ func TestAnswers(t *testing.T) {
 		status      int
 		body        string
 	}{
-		{"GET", "http://web:8080/names", 200, "John Doe"},     // exact beats the pattern
-		{"GET", "http://10.0.0.5:20000/names", 200, "any host"}, // the pattern
+		{"GET", "http://web:8080/names", 200, "John Doe"},        // exact beats the pattern
+		{"GET", "http://10.0.0.5:20000/names", 200, "any host"},  // the pattern
 		{"GET", "http://web:8080/names?page=2", 200, "John Doe"}, // a key without a query: any query
 		{"POST", "https://hooks.example/deploy", 204, ""},
 		{"GET", "http://flaky/", 503, ""}, // in turn...
