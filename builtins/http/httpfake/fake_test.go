@@ -109,7 +109,7 @@ func TestFromStarlarkErrors(t *testing.T) {
 const httpScript = `
 base = var("base")
 r = http.get(base + "/names", contains = ["John Doe"])
-print("status:", r.status)
+print("status:", r.status, "body:", r.body)
 http.post(base + "/deploy", body = "go", expect = 204)
 `
 
