@@ -42,6 +42,10 @@ type Config struct {
 	// and templates have no Consul.
 	ConsulAddr string
 
+	// ConsulTransport, when set, is the HTTP transport of the double's Consul client
+	// (ConsulAddr): an InMemory double registers job services in a fake Consul through it.
+	ConsulTransport http.RoundTripper
+
 	// DataDir holds the allocation and task directories. Empty means a temporary
 	// directory that Close removes; a given directory is left in place.
 	DataDir string
@@ -88,7 +92,8 @@ type Config struct {
 	// `nvrun test`'s Nomad fake (builtins/nomad/nomadfake): New listens on nothing (serve
 	// Server.Handler, e.g. with runtime/fakenet), every task driver is simulated (the node
 	// has raw_exec and SimulateDrivers), and a task starts at once: no task directory,
-	// Vault token, workload identity, template or Consul service. An allocation is
+	// Vault token, workload identity or template (services are registered only through
+	// ConsulTransport, and the node asks no Consul for its version). An allocation is
 	// healthy as soon as its tasks run (min_healthy_time is not waited out), so a
 	// deployment succeeds at once. Ports are handed out without probing the host, and the
 	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
