@@ -98,8 +98,10 @@ type Config struct {
 	// deployment succeeds at once. Ports are handed out without probing the host, and the
 	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
 	// agent config enables it, without asking it. Dynamic ports are handed out in order from
-	// the bottom of PortRange (20000 by default). The API, the job store, validation,
-	// plans and diffs, evaluations and deployments are those of the double.
+	// the bottom of PortRange (20000 by default). InMemory doubles share one keyring (an
+	// RSA key is most of what a new double costs, and they sign nothing). The API, the
+	// job store, validation, plans and diffs, evaluations and deployments are those of
+	// the double.
 	InMemory bool
 
 	// AgentConfigSource, when set, is read instead of AgentConfigPath (at New and on
@@ -246,7 +248,11 @@ func New(cfg Config) (*Server, error) {
 		s.cleanupDataDir()
 		return nil, fmt.Errorf("nomadtest: %w", err)
 	}
-	if s.keyring, err = newKeyring(); err != nil {
+	newKeys := newKeyring
+	if cfg.InMemory {
+		newKeys = sharedKeyring
+	}
+	if s.keyring, err = newKeys(); err != nil {
 		s.cancel()
 		s.cleanupDataDir()
 		return nil, fmt.Errorf("nomadtest: keyring: %w", err)
