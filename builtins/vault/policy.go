@@ -53,7 +53,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	var text string
 	switch r := rulesArg.(type) {
 	case *starlark.Dict:
-		if text, err = renderPolicy(r); err != nil {
+		if text, err = renderPolicyMemo(r); err != nil {
 			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 		}
 	case starlark.String:
@@ -65,7 +65,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 	}
-	desired, err := parsePolicy(text)
+	desired, err := parsePolicyMemo(text)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
 	}
@@ -99,7 +99,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 					Diff:  diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired),
 					Notes: append(pending, unreadNotes(live)...)}
 			}
-			current, err := parsePolicy(liveText)
+			current, err := parsePolicyMemo(liveText)
 			if err != nil {
 				// Vault accepted it, so this is a parser gap of ours: rewrite it, and say why.
 				return runtime.Change{Action: runtime.Update, Summary: "live policy could not be compared", Planned: starlark.None,
