@@ -51,23 +51,40 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: name: %q cannot be written", fn.Name(), name)
 	}
 	var text string
+	var desired *policyRules
+	var pending []string
+	dict, _ := rulesArg.(*starlark.Dict)
 	switch r := rulesArg.(type) {
 	case *starlark.Dict:
-		if text, err = renderPolicyMemo(r); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		// A plain dict's rules are known without rendering and parsing it; its text is
+		// rendered only when written (policyText), so a plan and the apply's preflight
+		// never render it.
+		if subst == nil {
+			desired, _ = rulesOfDict(r)
+		}
+		if desired == nil {
+			if text, err = renderPolicyMemo(r); err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+			}
 		}
 	case starlark.String:
 		text = string(r)
 	default:
 		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
 	}
-	text, pending, err := substitute(text, subst)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	if desired == nil {
+		if text, pending, err = substitute(text, subst); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
+		if desired, err = parsePolicyMemo(text); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
 	}
-	desired, err := parsePolicyMemo(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	policyText := func() (string, error) {
+		if text == "" && dict != nil {
+			return renderPolicyMemo(dict)
+		}
+		return text, nil
 	}
 	v.policies[v.policyKey(ns, name)] = desired
 
@@ -120,6 +137,10 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		},
 		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			text, err := policyText()
 			if err != nil {
 				return nil, err
 			}

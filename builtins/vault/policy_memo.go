@@ -2,6 +2,7 @@ package vault
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	"go.starlark.net/starlark"
@@ -127,4 +128,49 @@ func seqKey(b []byte, n int, index func(int) starlark.Value) ([]byte, bool) {
 		}
 	}
 	return b, true
+}
+
+// rulesOfDict is parsePolicy(renderPolicy(d)) without rendering or parsing, for the
+// common dict: every path plain printable ASCII (no quote, backslash or template
+// sequence, which rendering escapes or refuses), every value a list of valid
+// capabilities (or a dict of "capabilities" alone). It says false for anything else,
+// which then takes the rendering and parsing road, errors included.
+// TestRulesOfDictIsRenderThenParse holds it to that equality.
+func rulesOfDict(d *starlark.Dict) (*policyRules, bool) {
+	rules := &policyRules{paths: make(map[string]*pathRule, d.Len())}
+	for _, item := range d.Items() {
+		path, ok := item[0].(starlark.String)
+		if !ok || !plainPath(string(path)) {
+			return nil, false
+		}
+		caps, extra, err := pathSpec(string(path), item[1])
+		if err != nil || len(extra) > 0 {
+			return nil, false
+		}
+		for _, c := range caps {
+			if _, ok := capabilityRank[c]; !ok {
+				return nil, false
+			}
+		}
+		p := strings.TrimPrefix(string(path), "/")
+		rule := &pathRule{caps: normaliseCaps(caps)}
+		if prev, dup := rules.paths[p]; dup {
+			prev.caps = normaliseCaps(append(prev.caps, rule.caps...)) // as parsePolicy merges
+			continue
+		}
+		rules.order = append(rules.order, p)
+		rules.paths[p] = rule
+	}
+	return rules, true
+}
+
+// plainPath says whether HCL renders path as itself between quotes, and HCL 1 reads it
+// back as itself.
+func plainPath(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return !strings.Contains(path, "${") && !strings.Contains(path, "%{")
 }

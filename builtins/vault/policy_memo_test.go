@@ -1,6 +1,9 @@
 package vault
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -94,6 +97,87 @@ func TestPolicyMemoSameAsPlain(t *testing.T) {
 	for range 2 {
 		if _, err := parsePolicyMemo(`path "a" { capabilities = [`); err == nil {
 			t.Fatal("bad HCL parsed")
+		}
+	}
+}
+
+// rulesOfDict is render-then-parse without either: for every dict it accepts, hand-picked
+// and random (paths of printable ASCII, any capabilities, repeated and leading-slash
+// paths), it gives exactly the paths, order, capabilities and parameters that parsing
+// the rendered HCL gives; and it refuses what it cannot answer that way.
+func TestRulesOfDictIsRenderThenParse(t *testing.T) {
+	accepted := []string{
+		`{}`,
+		`{"secret/a": ["read", "list"]}`,
+		`{"a": [], "b": ["deny", "read"], "c": ("read", "read"), "d": {"capabilities": ["list"]}}`,
+		`{"/lead": ["read"], "lead": ["update"], "x/+/y*": ["sudo", "create"]}`,
+		`{" sp ace ": ["read"], "": ["list"], "#//": ["read"], "$x%y{}": ["read"]}`,
+	}
+	refused := []string{
+		`{"quote\"d": ["read"]}`,
+		`{"back\\slash": ["read"]}`,
+		`{"uni/é": ["read"]}`,
+		`{"tab\t": ["read"]}`,
+		`{"a/${x}": ["read"]}`,
+		`{"a": ["reed"]}`,
+		`{"a": {"capabilities": ["read"], "allowed_parameters": {"ttl": []}}}`,
+		`{1: ["read"]}`,
+		`{"a": "read"}`,
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range 1 + r.IntN(6) {
+			path := []byte(fmt.Sprint(i)) // no key twice in the literal
+			if r.IntN(4) == 0 {
+				path = append([]byte{'/'}, path...)
+			}
+			for range r.IntN(10) {
+				c := byte(0x20 + r.IntN(0x7f-0x20))
+				if c == '"' || c == '\\' {
+					c = '/'
+				}
+				path = append(path, c)
+			}
+			fmt.Fprintf(&b, "%q: [", strings.ReplaceAll(strings.ReplaceAll(string(path), "${", "$"), "%{", "%"))
+			for range r.IntN(4) {
+				fmt.Fprintf(&b, "%q, ", capabilityOrder[r.IntN(len(capabilityOrder))])
+			}
+			b.WriteString("], ")
+		}
+		b.WriteString("}")
+		accepted = append(accepted, b.String())
+	}
+	show := func(p *policyRules) string {
+		var b strings.Builder
+		for _, path := range p.order {
+			fmt.Fprintf(&b, "%q %v %q; ", path, p.paths[path].caps, p.paths[path].extra)
+		}
+		return fmt.Sprintf("%d paths: %s", len(p.paths), b.String())
+	}
+	for _, src := range accepted {
+		d := evalRules(t, src)
+		got, ok := rulesOfDict(d)
+		if !ok {
+			t.Errorf("%s: refused", src)
+			continue
+		}
+		text, err := renderPolicy(d)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		want, err := parsePolicy(text)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", src, err, text)
+		}
+		if show(got) != show(want) {
+			t.Errorf("%s:\n got %s\nwant %s", src, show(got), show(want))
+		}
+	}
+	for _, src := range refused {
+		if _, ok := rulesOfDict(evalRules(t, src)); ok {
+			t.Errorf("%s: accepted, want refused", src)
 		}
 	}
 }
