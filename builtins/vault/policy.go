@@ -100,14 +100,14 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 			if v.knownAbsent(ctx, c, ns, policyCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			text, err := c.Sys().GetPolicyWithContext(ctx, name)
+			text, err := getPolicy(ctx, c, name)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
 			if text == "" {
 				return nil, runtime.Absent, nil
 			}
-			return text, runtime.HashFingerprint(map[string]string{"policy": text}), nil
+			return text, policyFingerprint(text), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			liveText, _ := live.Value.(string)

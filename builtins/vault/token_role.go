@@ -106,25 +106,34 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			if v.knownAbsent(ctx, c, ns, tokenRoleCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			sec, err := c.Logical().ReadWithContext(ctx, path)
+			data, err := readData(ctx, c, path)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
-			if sec == nil || sec.Data == nil {
+			if data == nil {
 				return nil, runtime.Absent, nil
 			}
-			// The given fields as Vault has them, normalised as the script's are.
+			var live map[string]json.RawMessage
+			if err := json.Unmarshal(data, &live); err != nil {
+				return nil, "", fmt.Errorf("%s: reading %s: %w", fn.Name(), path, err)
+			}
+			// The given fields as Vault has them, normalised as the script's are; only
+			// those are decoded.
 			have := map[string]any{}
 			for _, f := range fields {
 				kind := roleFields[f.name]
 				have[f.name] = roleZero(kind)
-				if raw := sec.Data[f.name]; raw != nil {
-					if have[f.name], err = normaliseRoleField(kind, raw); err != nil {
-						return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
-					}
+				raw, err := decodeNumber(live[f.name])
+				if err == nil && raw != nil {
+					have[f.name], err = normaliseRoleField(kind, raw)
+				}
+				if err != nil {
+					return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
 				}
 			}
-			return have, runtime.HashFingerprint(sec.Data), nil
+			// The data as Vault encoded it, which is what HashFingerprint of the decoded
+			// data hashed (TestTokenRoleFingerprintUnchanged).
+			return have, runtime.JSONFingerprint(data), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			have, _ := live.Value.(map[string]any)
