@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
+	"strconv"
 
 	"github.com/hashicorp/vault/api"
 
@@ -22,12 +24,13 @@ import (
 // timeout, transport), and the answers mean what Logical().Read and Sys().GetPolicy
 // make of them.
 
-// readData GETs path (without "/v1/") and returns the answer's "data" object as raw
-// JSON; nil and no error when there is none: a 404, an empty answer or a null "data",
-// which Logical().Read returns as a nil secret or nil Data. (Logical().Read also passes
-// on the data of a 404 that has some, as a deleted KV v2 version's; the paths read here
-// have none.)
-func readData(ctx context.Context, c *api.Client, path string) (json.RawMessage, error) {
+// readData GETs path (without "/v1/") and decodes the answer into body, whose "data"
+// field says what to keep of it; found is false for a 404, which Logical().Read returns
+// as a nil secret (and an empty answer leaves body as it is). (Logical().Read also passes on the data of a
+// 404 that has some, as a deleted KV v2 version's; the paths read here have none.) The
+// answer is decoded once, straight into body: vault/api's ParseSecret copies it twice
+// and decodes every field into maps.
+func readData(ctx context.Context, c *api.Client, path string, body any) (found bool, err error) {
 	if t := c.ClientTimeout(); t > 0 { // as vault/api's own reads do
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -37,43 +40,79 @@ func readData(ctx context.Context, c *api.Client, path string) (json.RawMessage,
 	if resp != nil {
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, nil
+			return false, nil
 		}
 	}
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	var body struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(body); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil // no body
+			return true, nil // no body: body stays empty
 		}
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if bytes.Equal(body.Data, []byte("null")) {
-		return nil, nil
+	return true, nil
+}
+
+// readFields reads path's data as its fields' raw JSON; nil if there is none (absent,
+// or a null "data", which Logical().Read returns as nil Data).
+func readFields(ctx context.Context, c *api.Client, path string) (map[string]json.RawMessage, error) {
+	var body struct {
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	if _, err := readData(ctx, c, path, &body); err != nil {
+		return nil, err
 	}
 	return body.Data, nil
 }
 
 // getPolicy is Sys().GetPolicyWithContext: the ACL policy's text, "" if there is none.
 func getPolicy(ctx context.Context, c *api.Client, name string) (string, error) {
-	data, err := readData(ctx, c, "sys/policies/acl/"+name)
-	if err != nil || data == nil {
+	var body struct {
+		Data *struct {
+			Policy *string `json:"policy"`
+		} `json:"data"`
+	}
+	found, err := readData(ctx, c, "sys/policies/acl/"+name, &body)
+	switch {
+	case err != nil || !found:
 		return "", err
+	case body.Data == nil:
+		return "", errors.New("data from server response is empty")
+	case body.Data.Policy == nil:
+		return "", errors.New("no policy found in response")
 	}
-	var d struct {
-		Policy *string `json:"policy"`
+	return *body.Data.Policy, nil
+}
+
+// fieldsFingerprint is runtime.HashFingerprint of the decoded fields, from their JSON
+// as Vault sent it: Vault encodes with encoding/json, map keys sorted and compact, so
+// that JSON is what encoding the decoded fields again would give (and, if a server
+// encoded otherwise, the fingerprint is still a function of what it sent).
+func fieldsFingerprint(fields map[string]json.RawMessage) runtime.Fingerprint {
+	keys := make([]string, 0, len(fields))
+	n := 2
+	for k, v := range fields {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
 	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		return "", fmt.Errorf("policy %q: %w", name, err)
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		q, err := json.Marshal(k)
+		if err != nil {
+			q = []byte(strconv.Quote(k))
+		}
+		b = append(b, q...)
+		b = append(b, ':')
+		b = append(b, fields[k]...)
 	}
-	if d.Policy == nil {
-		return "", fmt.Errorf("no policy found in response")
-	}
-	return *d.Policy, nil
+	return runtime.JSONFingerprint(append(b, '}'))
 }
 
 // policyFingerprint is runtime.HashFingerprint(map[string]string{"policy": text}),

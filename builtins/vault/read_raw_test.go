@@ -1,10 +1,14 @@
 package vault
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/hashicorp/vault/api"
 
 	"github.com/nvrun/nvrun/runtime"
 )
@@ -56,40 +60,81 @@ func TestReadDataAsVaultAPI(t *testing.T) {
 
 		path := "auth/token/roles/" + name
 		sec, werr := c.Logical().Read(path)
-		data, err := readData(ctx, c, path)
+		fields, err := readFields(ctx, c, path)
 		if err != nil || werr != nil {
 			t.Fatalf("%s: %v; vault/api: %v", path, err, werr)
 		}
-		if (data == nil) != (sec == nil || sec.Data == nil) {
-			t.Fatalf("%s: data %s; vault/api: %v", path, data, sec)
+		if (fields == nil) != (sec == nil || sec.Data == nil) {
+			t.Fatalf("%s: fields %v; vault/api: %v", path, fields, sec)
 		}
-		if data == nil {
+		if fields == nil {
 			continue
 		}
-		if got, want := runtime.JSONFingerprint(data), runtime.HashFingerprint(sec.Data); got != want {
-			t.Errorf("%s: fingerprint %s, want %s (data %s)", path, got, want, data)
+		if got, want := fieldsFingerprint(fields), runtime.HashFingerprint(sec.Data); got != want {
+			t.Errorf("%s: fingerprint %s, want %s", path, got, want)
+		}
+		if len(fields) != len(sec.Data) {
+			t.Errorf("%s: %d fields, vault/api: %d", path, len(fields), len(sec.Data))
 		}
 		for k, v := range sec.Data {
-			var live map[string]any
-			if err := jsonUnmarshalNumber(data, &live); err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(live[k]) != fmt.Sprint(v) {
-				t.Errorf("%s: %s = %v, vault/api: %v", path, k, live[k], v)
+			got, err := decodeNumber(fields[k])
+			if err != nil || fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", v) {
+				t.Errorf("%s: %s = %#v (%v), vault/api: %#v", path, k, got, err, v)
 			}
 		}
 	}
-	if _, err := readData(ctx, apiClient(t, srv.Addr, "not-a-token"), "auth/token/roles/raw-read"); err == nil {
+	if _, err := readFields(ctx, apiClient(t, srv.Addr, "not-a-token"), "auth/token/roles/raw-read"); err == nil {
 		t.Error("a read with a bad token did not fail")
 	}
 }
 
-func jsonUnmarshalNumber(b []byte, v any) error {
-	x, err := decodeNumber(b)
-	if err != nil {
-		return err
+// For any data a Go server encodes (as Vault does), fieldsFingerprint of its raw fields
+// is HashFingerprint of the data as vault/api decodes it.
+func TestFieldsFingerprintAsHashFingerprint(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch r.IntN(7) {
+		case 0:
+			return r.IntN(1 << 20)
+		case 1:
+			return r.Float64() * 1e6
+		case 2:
+			return r.IntN(2) == 0
+		case 3:
+			return nil
+		case 4:
+			if depth < 2 {
+				return []any{value(depth + 1), value(depth + 1)}
+			}
+		case 5:
+			if depth < 2 {
+				return map[string]any{"b<": value(depth + 1), "a": value(depth + 1)}
+			}
+		}
+		return string([]rune{rune(r.IntN(0x3000)), '<', '&', rune(r.IntN(128)), '\u2028'})
 	}
-	m, _ := x.(map[string]any)
-	*(v.(*map[string]any)) = m
-	return nil
+	for range 200 {
+		data := map[string]any{}
+		for i := range r.IntN(8) {
+			data[fmt.Sprintf("k%d%c", i, rune(r.IntN(0x300)))] = value(0)
+		}
+		body, err := json.Marshal(map[string]any{"data": data, "request_id": "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw struct {
+			Data map[string]json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatal(err)
+		}
+		sec, err := api.ParseSecret(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fieldsFingerprint(raw.Data), runtime.HashFingerprint(sec.Data); got != want {
+			t.Errorf("%s: %s, want %s", body, got, want)
+		}
+	}
 }

@@ -106,16 +106,12 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			if v.knownAbsent(ctx, c, ns, tokenRoleCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			data, err := readData(ctx, c, path)
+			live, err := readFields(ctx, c, path)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
-			if data == nil {
+			if live == nil {
 				return nil, runtime.Absent, nil
-			}
-			var live map[string]json.RawMessage
-			if err := json.Unmarshal(data, &live); err != nil {
-				return nil, "", fmt.Errorf("%s: reading %s: %w", fn.Name(), path, err)
 			}
 			// The given fields as Vault has them, normalised as the script's are; only
 			// those are decoded.
@@ -131,9 +127,7 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 					return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
 				}
 			}
-			// The data as Vault encoded it, which is what HashFingerprint of the decoded
-			// data hashed (TestTokenRoleFingerprintUnchanged).
-			return have, runtime.JSONFingerprint(data), nil
+			return have, fieldsFingerprint(live), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			have, _ := live.Value.(map[string]any)
