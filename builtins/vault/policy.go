@@ -82,7 +82,9 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	}
 	policyText := func() (string, error) {
 		if text == "" && dict != nil {
-			return renderPolicyMemo(dict)
+			// Only the run that writes it renders a plain dict's policy, once: the memo
+			// would only hold its text.
+			return renderPolicy(dict)
 		}
 		return text, nil
 	}
