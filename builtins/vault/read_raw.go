@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
-	"strconv"
 
 	"github.com/hashicorp/vault/api"
 
@@ -55,16 +53,28 @@ func readData(ctx context.Context, c *api.Client, path string, body any) (found 
 	return true, nil
 }
 
-// readFields reads path's data as its fields' raw JSON; nil if there is none (absent,
-// or a null "data", which Logical().Read returns as nil Data).
-func readFields(ctx context.Context, c *api.Client, path string) (map[string]json.RawMessage, error) {
+// readFields reads path's data: decoded as vault/api decodes a secret's Data (numbers
+// as json.Number), and as Vault encoded it, for the fingerprint. Vault encodes with
+// encoding/json (map keys sorted, compact), so those bytes are what HashFingerprint of
+// the decoded data hashed, without encoding it again (TestReadDataAsVaultAPI). Nil when
+// there is none: absent, or a null "data", which Logical().Read returns as nil Data.
+func readFields(ctx context.Context, c *api.Client, path string) (map[string]any, json.RawMessage, error) {
 	var body struct {
-		Data map[string]json.RawMessage `json:"data"`
+		Data json.RawMessage `json:"data"`
 	}
 	if _, err := readData(ctx, c, path, &body); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return body.Data, nil
+	if len(body.Data) == 0 || bytes.Equal(body.Data, []byte("null")) {
+		return nil, nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body.Data))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return fields, body.Data, nil
 }
 
 // getPolicy is Sys().GetPolicyWithContext: the ACL policy's text, "" if there is none.
@@ -86,35 +96,6 @@ func getPolicy(ctx context.Context, c *api.Client, name string) (string, error) 
 	return *body.Data.Policy, nil
 }
 
-// fieldsFingerprint is runtime.HashFingerprint of the decoded fields, from their JSON
-// as Vault sent it: Vault encodes with encoding/json, map keys sorted and compact, so
-// that JSON is what encoding the decoded fields again would give (and, if a server
-// encoded otherwise, the fingerprint is still a function of what it sent).
-func fieldsFingerprint(fields map[string]json.RawMessage) runtime.Fingerprint {
-	keys := make([]string, 0, len(fields))
-	n := 2
-	for k, v := range fields {
-		keys = append(keys, k)
-		n += len(k) + len(v) + 4
-	}
-	sort.Strings(keys)
-	b := make([]byte, 0, n)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		q, err := json.Marshal(k)
-		if err != nil {
-			q = []byte(strconv.Quote(k))
-		}
-		b = append(b, q...)
-		b = append(b, ':')
-		b = append(b, fields[k]...)
-	}
-	return runtime.JSONFingerprint(append(b, '}'))
-}
-
 // policyFingerprint is runtime.HashFingerprint(map[string]string{"policy": text}),
 // without encoding a map.
 func policyFingerprint(text string) runtime.Fingerprint {
@@ -126,17 +107,4 @@ func policyFingerprint(text string) runtime.Fingerprint {
 	b = append(b, `{"policy":`...)
 	b = append(b, s...)
 	return runtime.JSONFingerprint(append(b, '}'))
-}
-
-// decodeNumber decodes one JSON value as vault/api's secrets hold it (numbers as
-// json.Number); nil for an absent or null value.
-func decodeNumber(raw json.RawMessage) (any, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
-	err := dec.Decode(&x)
-	return x, err
 }

@@ -106,28 +106,25 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			if v.knownAbsent(ctx, c, ns, tokenRoleCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			live, err := readFields(ctx, c, path)
+			live, raw, err := readFields(ctx, c, path)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
 			if live == nil {
 				return nil, runtime.Absent, nil
 			}
-			// The given fields as Vault has them, normalised as the script's are; only
-			// those are decoded.
+			// The given fields as Vault has them, normalised as the script's are.
 			have := map[string]any{}
 			for _, f := range fields {
 				kind := roleFields[f.name]
 				have[f.name] = roleZero(kind)
-				raw, err := decodeNumber(live[f.name])
-				if err == nil && raw != nil {
-					have[f.name], err = normaliseRoleField(kind, raw)
-				}
-				if err != nil {
-					return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
+				if x := live[f.name]; x != nil {
+					if have[f.name], err = normaliseRoleField(kind, x); err != nil {
+						return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
+					}
 				}
 			}
-			return have, fieldsFingerprint(live), nil
+			return have, runtime.JSONFingerprint(raw), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			have, _ := live.Value.(map[string]any)
