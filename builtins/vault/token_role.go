@@ -87,13 +87,18 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	}
 	path := "auth/token/roles/" + name
 	addr := v.address(ns, "token role", name)
-	var createDiff []runtime.DiffLine
-	for _, f := range fields {
-		shown := f.shown()
-		if !f.unknown && !f.sensitive {
-			shown = showRoleField(roleFields[f.name], want[f.name])
+	// Only a create shows every field: not built for a role that exists (a live plan's
+	// usual case).
+	createDiff := func() []runtime.DiffLine {
+		var diff []runtime.DiffLine
+		for _, f := range fields {
+			shown := f.shown()
+			if !f.unknown && !f.sensitive {
+				shown = showRoleField(roleFields[f.name], want[f.name])
+			}
+			diff = append(diff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
 		}
-		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
+		return diff
 	}
 	return v.run.Converge(thread, runtime.Resource{
 		Server:  v.server,
@@ -130,7 +135,7 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			have, _ := live.Value.(map[string]any)
 			if have == nil {
 				return runtime.Change{Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"),
-					Diff: createDiff, Planned: starlark.None, Notes: unreadNotes(live)}
+					Diff: createDiff(), Planned: starlark.None, Notes: unreadNotes(live)}
 			}
 			var diff []runtime.DiffLine
 			for _, f := range fields {
