@@ -56,6 +56,21 @@ func newBenchEnv(rounds int) (*benchEnv, error) {
 	return e, nil
 }
 
+// nvrunHasFlag says whether the built nvrun lists flag (e.g. "--parallelism") in its
+// --help, so the bench can pass a flag only to a build that has it.
+func (e *benchEnv) nvrunHasFlag(flag string) bool {
+	out, err := exec.Command(e.nvrun, "--help").CombinedOutput()
+	if err != nil {
+		return false
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if f == flag || strings.HasPrefix(f, flag+"[") || strings.HasPrefix(f, flag+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 // roundsOr is the -rounds flag if it was given, else the scenario's default.
 func (e *benchEnv) roundsOr(def int) int {
 	if e.rounds > 0 {

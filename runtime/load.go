@@ -75,7 +75,7 @@ func (l *loader) loadMain(thread *starlark.Thread) (starlark.StringDict, error) 
 	}
 	l.loading = []string{name}
 	thread.SetLocal(localCurrentFile, name)
-	return starlark.ExecFileOptions(fileOptions, thread, name, src, l.run.globals)
+	return execFile(thread, name, src, l.run.globals)
 }
 
 const localCurrentFile = "nvrun.file"
@@ -106,7 +106,7 @@ func (l *loader) load(thread *starlark.Thread, module string) (starlark.StringDi
 	l.digests[name] = sourceDigest(src) // for saved plans
 	l.loading = append(l.loading, name)
 	thread.SetLocal(localCurrentFile, name)
-	globals, err := starlark.ExecFileOptions(fileOptions, thread, name, src, l.run.globals)
+	globals, err := execFile(thread, name, src, l.run.globals)
 	l.loading = l.loading[:len(l.loading)-1]
 	thread.SetLocal(localCurrentFile, from)
 	l.cache[name] = &loadEntry{globals: globals, err: err, done: true}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -27,16 +28,18 @@ func (p *progress) step(s Step) {
 	fmt.Fprintf(p.run.out, "%s\n", p.paint(bold, fmt.Sprintf("Step %d  %s", s.Number, s.Title)))
 }
 
+// progressLine prints one line per change, 4,000 of them in an apply of 4,000
+// resources: built by concatenation, written with one call.
 func (p *progress) progressLine(rec *Record, verb string) {
-	line := fmt.Sprintf("  %s %s", rec.Action.Symbol(), rec.Address)
+	line := "  " + rec.Action.Symbol() + " " + rec.Address
 	if rec.Summary != "" {
 		line += "  " + rec.Summary
 	}
 	line += ": " + verb
 	if rec.DurationMS != nil {
-		line += fmt.Sprintf(" (%s)", time.Duration(*rec.DurationMS)*time.Millisecond)
+		line += " (" + (time.Duration(*rec.DurationMS) * time.Millisecond).String() + ")"
 	}
-	fmt.Fprintln(p.run.out, p.paint(actionColor(rec), line))
+	io.WriteString(p.run.out, p.paint(actionColor(rec), line)+"\n")
 }
 
 func (r *Run) progressRecord(rec *Record) {
@@ -51,7 +54,15 @@ func (r *Run) progressDone(rec *Record) {
 		return
 	}
 	r.progress.clearSpinner()
-	verb := map[string]string{"applied": "done", "read": "read", "failed": "FAILED: " + rec.Error}[rec.Status]
+	var verb string
+	switch rec.Status {
+	case "applied":
+		verb = "done"
+	case "read":
+		verb = "read"
+	case "failed":
+		verb = "FAILED: " + rec.Error
+	}
 	r.progress.progressLine(rec, verb)
 }
 

@@ -90,7 +90,7 @@ func (c *capabilityChecker) evaluate(ctx context.Context, policies []string, pat
 		}
 		var rules *policyRules
 		if text != "" {
-			if rules, err = parsePolicy(text); err != nil {
+			if rules, err = parsePolicyMemo(text); err != nil {
 				return nil, nil, fmt.Errorf("vault policy %q: %w", name, err)
 			}
 		}

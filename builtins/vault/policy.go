@@ -51,23 +51,42 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		return nil, fmt.Errorf("%s: name: %q cannot be written", fn.Name(), name)
 	}
 	var text string
+	var desired *policyRules
+	var pending []string
+	dict, _ := rulesArg.(*starlark.Dict)
 	switch r := rulesArg.(type) {
 	case *starlark.Dict:
-		if text, err = renderPolicy(r); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		// A plain dict's rules are known without rendering and parsing it; its text is
+		// rendered only when written (policyText), so a plan and the apply's preflight
+		// never render it.
+		if subst == nil {
+			desired, _ = rulesOfDict(r)
+		}
+		if desired == nil {
+			if text, err = renderPolicyMemo(r); err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+			}
 		}
 	case starlark.String:
 		text = string(r)
 	default:
 		return nil, fmt.Errorf("%s: rules: want a dict {path: [capabilities]} or an HCL string, not %s", fn.Name(), rulesArg.Type())
 	}
-	text, pending, err := substitute(text, subst)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	if desired == nil {
+		if text, pending, err = substitute(text, subst); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
+		if desired, err = parsePolicyMemo(text); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+		}
 	}
-	desired, err := parsePolicy(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w", fn.Name(), name, err)
+	policyText := func() (string, error) {
+		if text == "" && dict != nil {
+			// Only the run that writes it renders a plain dict's policy, once: the memo
+			// would only hold its text.
+			return renderPolicy(dict)
+		}
+		return text, nil
 	}
 	v.policies[v.policyKey(ns, name)] = desired
 
@@ -83,14 +102,14 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 			if v.knownAbsent(ctx, c, ns, policyCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			text, err := c.Sys().GetPolicyWithContext(ctx, name)
+			text, err := getPolicy(ctx, c, name)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
 			if text == "" {
 				return nil, runtime.Absent, nil
 			}
-			return text, runtime.HashFingerprint(map[string]string{"policy": text}), nil
+			return text, policyFingerprint(text), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			liveText, _ := live.Value.(string)
@@ -99,7 +118,7 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 					Diff:  diffPolicy(&policyRules{paths: map[string]*pathRule{}}, desired),
 					Notes: append(pending, unreadNotes(live)...)}
 			}
-			current, err := parsePolicy(liveText)
+			current, err := parsePolicyMemo(liveText)
 			if err != nil {
 				// Vault accepted it, so this is a parser gap of ours: rewrite it, and say why.
 				return runtime.Change{Action: runtime.Update, Summary: "live policy could not be compared", Planned: starlark.None,
@@ -120,6 +139,10 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 		},
 		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			c, err := v.api(ns)
+			if err != nil {
+				return nil, err
+			}
+			text, err := policyText()
 			if err != nil {
 				return nil, err
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	hcl1 "github.com/hashicorp/hcl"
@@ -306,7 +307,7 @@ func diffPolicy(live, desired *policyRules) []runtime.DiffLine {
 	var diff []runtime.DiffLine
 	for _, p := range desired.order {
 		want := desired.paths[p]
-		key := fmt.Sprintf("path %q", p)
+		key := "path " + strconv.Quote(p) // as fmt's %q, without fmt
 		have, ok := live.paths[p]
 		switch {
 		case !ok:
@@ -326,7 +327,7 @@ func diffPolicy(live, desired *policyRules) []runtime.DiffLine {
 	}
 	sort.Strings(gone)
 	for _, p := range gone {
-		diff = append(diff, runtime.DiffLine{Op: "-", Key: fmt.Sprintf("path %q", p), Before: capsText(live.paths[p].caps)})
+		diff = append(diff, runtime.DiffLine{Op: "-", Key: "path " + strconv.Quote(p), Before: capsText(live.paths[p].caps)})
 	}
 	return diff
 }

@@ -87,13 +87,18 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	}
 	path := "auth/token/roles/" + name
 	addr := v.address(ns, "token role", name)
-	var createDiff []runtime.DiffLine
-	for _, f := range fields {
-		shown := f.shown()
-		if !f.unknown && !f.sensitive {
-			shown = showRoleField(roleFields[f.name], want[f.name])
+	// Only a create shows every field: not built for a role that exists (a live plan's
+	// usual case).
+	createDiff := func() []runtime.DiffLine {
+		var diff []runtime.DiffLine
+		for _, f := range fields {
+			shown := f.shown()
+			if !f.unknown && !f.sensitive {
+				shown = showRoleField(roleFields[f.name], want[f.name])
+			}
+			diff = append(diff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
 		}
-		createDiff = append(createDiff, runtime.DiffLine{Op: "+", Key: f.name, After: shown})
+		return diff
 	}
 	return v.run.Converge(thread, runtime.Resource{
 		Server:  v.server,
@@ -106,11 +111,11 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			if v.knownAbsent(ctx, c, ns, tokenRoleCollection, name) {
 				return nil, runtime.Absent, nil
 			}
-			sec, err := c.Logical().ReadWithContext(ctx, path)
+			live, raw, err := readFields(ctx, c, path)
 			if err != nil {
 				return nil, "", v.explain(err)
 			}
-			if sec == nil || sec.Data == nil {
+			if live == nil {
 				return nil, runtime.Absent, nil
 			}
 			// The given fields as Vault has them, normalised as the script's are.
@@ -118,19 +123,19 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 			for _, f := range fields {
 				kind := roleFields[f.name]
 				have[f.name] = roleZero(kind)
-				if raw := sec.Data[f.name]; raw != nil {
-					if have[f.name], err = normaliseRoleField(kind, raw); err != nil {
+				if x := live[f.name]; x != nil {
+					if have[f.name], err = normaliseRoleField(kind, x); err != nil {
 						return nil, "", fmt.Errorf("%s: %s read back from Vault: %w", fn.Name(), f.name, err)
 					}
 				}
 			}
-			return have, runtime.HashFingerprint(sec.Data), nil
+			return have, runtime.JSONFingerprint(raw), nil
 		},
 		Diff: func(live runtime.Live) runtime.Change {
 			have, _ := live.Value.(map[string]any)
 			if have == nil {
 				return runtime.Change{Action: runtime.Create, Summary: runtime.Plural(len(fields), "field"),
-					Diff: createDiff, Planned: starlark.None, Notes: unreadNotes(live)}
+					Diff: createDiff(), Planned: starlark.None, Notes: unreadNotes(live)}
 			}
 			var diff []runtime.DiffLine
 			for _, f := range fields {
