@@ -215,7 +215,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 	}
 	r.loader = newLoader(r, opts.Script, abs, opts.Stdlib)
 	r.thread = &starlark.Thread{
-		Name:  "nvrun",
+		Name: "nvrun",
 		Print: func(_ *starlark.Thread, msg string) {
 			// What the script printed follows the records made before it, and is not
 			// printed at all if one of them failed.
@@ -223,7 +223,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 				fmt.Fprintln(r.out, msg)
 			}
 		},
-		Load:  r.loader.load,
+		Load: r.loader.load,
 	}
 	r.thread.SetMaxExecutionSteps(opts.MaxSteps)
 	r.thread.OnMaxSteps = func(th *starlark.Thread) {
