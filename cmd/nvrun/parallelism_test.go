@@ -81,7 +81,8 @@ func newReadAheadVault(t *testing.T) *readAheadVault {
 	for i := range readAheadN {
 		fmt.Fprintf(&want, "vault.token_role('ra-%d', allowed_policies = ['ra-%d'], orphan = True)\n", i, i)
 	}
-	want.WriteString("print('done')\n")
+	// A script error after the last read (tail=error) comes after it: a failed read wins.
+	want.WriteString("if var('tail', 'print') == 'print':\n    print('done')\nelse:\n    {}['no such key']\n")
 	if res := nvrun(t, nil, r.env, writeScript(t, seed.String())); res.code != 0 {
 		t.Fatalf("seed: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -107,17 +108,21 @@ func TestReadAheadPlanIsTheSequentialPlan(t *testing.T) {
 		name  string
 		fault *faultproxy.Fault
 		code  int
-		want  string // in the output of every run
+		want  string   // in the output of every run
+		args  []string // more arguments for every run
 	}{
-		{"answered", nil, 0, "ra-3"},
+		{"answered", nil, 0, "ra-3", nil},
 		{"403 on one policy", &faultproxy.Fault{Method: "GET", Path: policy(60), Status: 403, Body: `{"errors":["permission denied"]}`},
-			1, "permission denied by Vault"},
+			1, "permission denied by Vault", nil},
 		{"500 on one role, for good", &faultproxy.Fault{Method: "GET", Path: role(90), Status: 500, Body: `{"errors":["storage is on fire"]}`},
-			1, "storage is on fire"},
+			1, "storage is on fire", nil},
+		{"403 on the last role, then a script error", &faultproxy.Fault{Method: "GET", Path: role(readAheadN - 2), Status: 403, Body: `{"errors":["permission denied"]}`},
+			1, "permission denied by Vault", []string{"--var", "tail=error"}},
+		{"a script error after the reads", nil, 1, `key "no such key" not in dict`, []string{"--var", "tail=error"}},
 		{"one policy read never answered", &faultproxy.Fault{Method: "GET", Path: policy(40), Hold: true},
-			1, "context deadline exceeded"},
+			1, "context deadline exceeded", nil},
 		{"connection reset at one policy: vault unreachable from there on", &faultproxy.Fault{Method: "GET", Path: policy(40), Reset: true},
-			0, "vault is unreachable"},
+			0, "vault is unreachable", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,13 +133,16 @@ func TestReadAheadPlanIsTheSequentialPlan(t *testing.T) {
 					if c.fault != nil {
 						r.proxy.Add(*c.fault)
 					}
-					a := args
+					a := append(slices.Clone(args), c.args...)
 					if js {
 						a = append(a, "--json")
 					}
 					res := r.plan(a...)
 					if res.code != c.code || !strings.Contains(res.stdout+res.stderr, c.want) {
 						t.Fatalf("%v: exit %d, want %d with %q\n%s%s", a, res.code, c.code, c.want, res.stdout, res.stderr)
+					}
+					if c.fault != nil && c.code == 1 && strings.Contains(res.stdout+res.stderr, "not in dict") {
+						t.Fatalf("%v: the script error after the failed read is reported\n%s", a, res.stderr)
 					}
 					runs = append(runs, res)
 				}
