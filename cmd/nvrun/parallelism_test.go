@@ -118,6 +118,8 @@ func TestReadAheadPlanIsTheSequentialPlan(t *testing.T) {
 			1, "storage is on fire", nil},
 		{"403 on the last role, then a script error", &faultproxy.Fault{Method: "GET", Path: role(readAheadN - 2), Status: 403, Body: `{"errors":["permission denied"]}`},
 			1, "permission denied by Vault", []string{"--var", "tail=error"}},
+		{"timed out with every policy read held", &faultproxy.Fault{Method: "GET", Path: "/v1/sys/policies/acl/*", Hold: true},
+			1, "timed out", []string{"--timeout", "1s"}},
 		{"a script error after the reads", nil, 1, `key "no such key" not in dict`, []string{"--var", "tail=error"}},
 		{"one policy read never answered", &faultproxy.Fault{Method: "GET", Path: policy(40), Hold: true},
 			1, "context deadline exceeded", nil},
