@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -120,6 +121,7 @@ func TestReadAheadPlanIsTheSequentialPlan(t *testing.T) {
 			1, "permission denied by Vault", []string{"--var", "tail=error"}},
 		{"timed out with every policy read held", &faultproxy.Fault{Method: "GET", Path: "/v1/sys/policies/acl/*", Hold: true},
 			1, "timed out", []string{"--timeout", "1s"}},
+		{"a destroy plan (reads one by one)", nil, 0, "ra-2", []string{"--destroy"}},
 		{"a script error after the reads", nil, 1, `key "no such key" not in dict`, []string{"--var", "tail=error"}},
 		{"one policy read never answered", &faultproxy.Fault{Method: "GET", Path: policy(40), Hold: true},
 			1, "context deadline exceeded", nil},
@@ -272,5 +274,40 @@ func TestReadAheadVaultStopsAnswering(t *testing.T) {
 	}
 	if len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "vault is unreachable") {
 		t.Errorf("warnings: %q, want one: vault is unreachable", doc.Warnings)
+	}
+}
+
+// A plan saved read ahead (--out) records what a sequential one records, fingerprints
+// included, and --apply-plan applies it.
+func TestReadAheadSavedPlan(t *testing.T) {
+	r := newReadAheadVault(t)
+	dir := t.TempDir()
+	saved := map[string][]json.RawMessage{}
+	for _, p := range []string{"1", "10"} {
+		file := dir + "/plan-" + p + ".json"
+		if res := r.plan("--parallelism", p, "--out", file); res.code != 0 {
+			t.Fatalf("--parallelism %s --out: exit %d\n%s", p, res.code, res.stderr)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Records []json.RawMessage }
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		saved[p] = doc.Records
+	}
+	if len(saved["1"]) != 2*readAheadN || fmt.Sprint(saved["1"]) != fmt.Sprint(saved["10"]) {
+		t.Fatalf("saved records read ahead differ from the sequential ones (%d and %d records)", len(saved["10"]), len(saved["1"]))
+	}
+	if !strings.Contains(string(saved["10"][2]), `"fingerprint"`) {
+		t.Fatalf("saved records carry no fingerprint: %s", saved["10"][2])
+	}
+	if res := nvrun(t, nil, r.env, "--apply-plan", dir+"/plan-10.json"); res.code != 0 {
+		t.Fatalf("--apply-plan of the plan read ahead: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := r.plan("--detailed-exitcode"); res.code != 0 {
+		t.Fatalf("plan after apply: exit %d, want 0\n%s", res.code, res.stdout)
 	}
 }
