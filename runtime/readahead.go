@@ -86,6 +86,16 @@ func newReadAhead(ctx context.Context, opts Options) *readAhead {
 	return &readAhead{ctx: ctx, cancel: cancel, limit: n, builtins: map[string]bool{}}
 }
 
+// Parallelism is how many reads this run may have in flight per server: Options'
+// Parallelism in a live plan, 1 in a run that does not read ahead. A module sizes its
+// client's pool of kept-alive connections with it.
+func (r *Run) Parallelism() int {
+	if r.ahead == nil {
+		return 1
+	}
+	return r.ahead.limit
+}
+
 // readsAhead says whether Converge may queue res.
 func (r *Run) readsAhead(res Resource) bool {
 	return r.ahead != nil && res.AsyncResult != nil && res.Pending == "" && res.Server != nil

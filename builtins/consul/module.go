@@ -68,7 +68,7 @@ func (c *consul) api() (*api.Client, error) {
 	c.clientMu.Lock()
 	defer c.clientMu.Unlock()
 	if c.client == nil && c.clientErr == nil {
-		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.run.Proxy(""), c.opts.WrapTransport)
+		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.run.Proxy(""), c.opts.WrapTransport, c.run.Parallelism())
 	}
 	return c.client, c.clientErr
 }

@@ -209,6 +209,9 @@ func (v *vault) newClient() (*api.Client, error) {
 		return nil, fmt.Errorf("vault client: unexpected transport %T", conf.HttpClient.Transport)
 	}
 	transport.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	// As many kept-alive connections as reads in flight (a plan's reads ahead): the
+	// default keeps GOMAXPROCS+1, and would close and dial again the rest after each read.
+	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, v.run.Parallelism())
 	transport.TLSClientConfig = transport.TLSClientConfig.Clone()
 	transport.TLSClientConfig.RootCAs, transport.TLSClientConfig.InsecureSkipVerify = nil, false
 	transport.TLSClientConfig.GetClientCertificate, transport.TLSClientConfig.ServerName = nil, ""
