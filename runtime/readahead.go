@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,8 @@ type readAhead struct {
 	// settling is set while a queued Converge is finished: what its Diff or record
 	// calls (a warning) must not settle the next ones before it is done.
 	settling bool
+	// reading counts the pool's goroutines: none outlives the run.
+	reading sync.WaitGroup
 }
 
 // aheadRead is one queued Converge.
@@ -113,6 +116,7 @@ func (r *Run) convergeAhead(thread *starlark.Thread, res Resource) (starlark.Val
 	// What readLive decides before reading, decided now; whether the server answers is
 	// decided again when the read is settled.
 	if res.Unknown == "" && res.Read != nil && !s.unreachable && (res.Unblocked || s.blocked == "") {
+		a.reading.Add(1)
 		go s.readAhead(a, q)
 	} else {
 		close(q.done)
@@ -128,6 +132,7 @@ func (r *Run) convergeAhead(thread *starlark.Thread, res Resource) (starlark.Val
 
 // readAhead runs q's read on the server's pool.
 func (s *Server) readAhead(a *readAhead, q *aheadRead) {
+	defer a.reading.Done()
 	defer close(q.done)
 	if s.pool == nil {
 		panic("runtime: read ahead on a server without a pool")
@@ -246,6 +251,7 @@ func (r *Run) endAhead(scriptErr error) error {
 		_ = r.settle()
 	}
 	a.cancel()
+	a.reading.Wait() // the reads dropped after a failure stop (cancelled), before cleanup runs
 	if a.failed != nil {
 		return a.failed
 	}

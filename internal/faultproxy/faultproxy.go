@@ -6,6 +6,7 @@
 package faultproxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -196,11 +197,18 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.inFlight++
 	p.maxInFlight = max(p.maxInFlight, p.inFlight)
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.inFlight--
-		p.mu.Unlock()
-	}()
+	// A request stops counting when its answer starts: a client that waits for each
+	// answer before sending the next must never be seen with two in flight.
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.inFlight--
+			p.mu.Unlock()
+		})
+	}
+	defer done()
+	w = &answering{ResponseWriter: w, started: done}
 	// Read the request body first: only then does net/http notice a client that hangs
 	// up (and cancel r.Context()), which a delayed or held request depends on.
 	in, err := io.ReadAll(r.Body)
@@ -346,4 +354,31 @@ func copyHeader(dst, src http.Header) {
 			dst.Add(k, v)
 		}
 	}
+}
+
+// answering calls started before the first byte of an answer is written.
+type answering struct {
+	http.ResponseWriter
+	started func()
+}
+
+func (a *answering) WriteHeader(code int) {
+	a.started()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answering) Write(b []byte) (int, error) {
+	a.started()
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answering) Flush() {
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (a *answering) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	a.started()
+	return http.NewResponseController(a.ResponseWriter).Hijack()
 }
