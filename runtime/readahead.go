@@ -36,8 +36,8 @@ import (
 const DefaultParallelism = 10
 
 // queuedPerWorker bounds the queue: at most this many reads per allowed in flight wait
-// (each is a goroutine) before the script waits for the oldest. It keeps memory flat
-// for scripts of any size while the pool always has work.
+// before the script waits for the oldest. It keeps memory flat for scripts of any size
+// while the pool always has work.
 const queuedPerWorker = 8
 
 // readAhead is a run's queue of reads ahead, oldest first.
@@ -53,7 +53,7 @@ type readAhead struct {
 	// settling is set while a queued Converge is finished: what its Diff or record
 	// calls (a warning) must not settle the next ones before it is done.
 	settling bool
-	// reading counts the pool's goroutines: none outlives the run.
+	// reading counts the pools' goroutines: none outlives the run.
 	reading sync.WaitGroup
 }
 
@@ -116,8 +116,7 @@ func (r *Run) convergeAhead(thread *starlark.Thread, res Resource) (starlark.Val
 	// What readLive decides before reading, decided now; whether the server answers is
 	// decided again when the read is settled.
 	if res.Unknown == "" && res.Read != nil && !s.unreachable && (res.Unblocked || s.blocked == "") {
-		a.reading.Add(1)
-		go s.readAhead(a, q)
+		s.enqueue(a, q)
 	} else {
 		close(q.done)
 	}
@@ -130,19 +129,43 @@ func (r *Run) convergeAhead(thread *starlark.Thread, res Resource) (starlark.Val
 	return res.AsyncResult, nil
 }
 
-// readAhead runs q's read on the server's pool.
-func (s *Server) readAhead(a *readAhead, q *aheadRead) {
-	defer a.reading.Done()
-	defer close(q.done)
-	if s.pool == nil {
-		panic("runtime: read ahead on a server without a pool")
-	}
-	select {
-	case s.pool <- struct{}{}:
-	case <-a.ctx.Done():
+// enqueue hands q to the server's pool: at most Parallelism goroutines read its queue,
+// first queued first read, so that the oldest read (the next to settle) never waits
+// behind later ones.
+func (s *Server) enqueue(a *readAhead, q *aheadRead) {
+	s.poolMu.Lock()
+	if s.reading < a.limit {
+		s.reading++
+		s.poolMu.Unlock()
+		a.reading.Add(1)
+		go s.work(a, q)
 		return
 	}
-	defer func() { <-s.pool }()
+	s.waiting = append(s.waiting, q)
+	s.poolMu.Unlock()
+}
+
+// work reads q, then whatever waits in the server's queue, until it is empty.
+func (s *Server) work(a *readAhead, q *aheadRead) {
+	defer a.reading.Done()
+	for q != nil {
+		s.readAhead(a, q)
+		s.poolMu.Lock()
+		q = nil
+		if len(s.waiting) > 0 {
+			q = s.waiting[0]
+			s.waiting[0] = nil
+			s.waiting = s.waiting[1:]
+		} else {
+			s.reading--
+		}
+		s.poolMu.Unlock()
+	}
+}
+
+// readAhead runs q's read, on one of the server's pool goroutines.
+func (s *Server) readAhead(a *readAhead, q *aheadRead) {
+	defer close(q.done)
 	// A server that did not answer a read, or a cancelled run: leave the read to the
 	// settle, which does it in order (or skips it) as a sequential plan would.
 	if s.down.Load() || a.ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -395,10 +396,13 @@ type Server struct {
 	blocked     Unread
 	patience    time.Duration
 
-	// Reads ahead (readahead.go): pool holds a token per read in flight; down is set by
-	// the pool's first read that found the server unreachable, so that the reads queued
-	// after it wait for the settle; retryable classifies errors worth a retry.
-	pool      chan struct{}
+	// Reads ahead (readahead.go): reading is how many pool goroutines read the server's
+	// waiting reads, in the order queued; down is set by the first read that found the
+	// server unreachable, so that the reads after it wait for the settle; retryable
+	// classifies errors worth a retry.
+	poolMu    sync.Mutex
+	reading   int
+	waiting   []*aheadRead
 	down      atomic.Bool
 	retryable func(error) bool
 }
@@ -410,9 +414,6 @@ func (r *Run) Server(name string) *Server {
 		return s
 	}
 	s := &Server{run: r, name: name}
-	if r.ahead != nil {
-		s.pool = make(chan struct{}, r.ahead.limit)
-	}
 	r.servers[name] = s
 	return s
 }
