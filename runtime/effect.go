@@ -95,6 +95,9 @@ type Record struct {
 // Effect records a change and, in apply mode (or for a SafeInPlan read in a live plan),
 // performs it. It is the only way a builtin changes the world.
 func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) {
+	if err := r.settle(); err != nil {
+		return nil, err
+	}
 	if r.destroy {
 		// A change with no resource behind it has nothing a destroy could undo, and a
 		// destroy makes no change of its own.
@@ -104,17 +107,32 @@ func (r *Run) Effect(thread *starlark.Thread, c Change) (starlark.Value, error) 
 	return v, err
 }
 
+// callSite is where the script called a builtin: what its records and unknowns name.
+// A read ahead captures it at the call, and records it when settled.
+type callSite struct {
+	step         int
+	builtin, pos string
+}
+
+func (r *Run) here(thread *starlark.Thread) callSite {
+	return callSite{step: r.stepNo, builtin: builtinName(thread), pos: callerPos(thread)}
+}
+
 // effect is Effect, also returning the record it made.
 func (r *Run) effect(thread *starlark.Thread, c Change) (starlark.Value, *Record, error) {
+	return r.effectAt(r.here(thread), c)
+}
+
+func (r *Run) effectAt(at callSite, c Change) (starlark.Value, *Record, error) {
 	rec := &Record{
-		Step:     r.stepNo,
+		Step:     at.step,
 		Address:  c.Address,
 		Action:   c.Action,
 		Summary:  c.Summary,
 		Diff:     c.Diff,
 		Notes:    c.Notes,
-		Builtin:  builtinName(thread),
-		Position: callerPos(thread),
+		Builtin:  at.builtin,
+		Position: at.pos,
 	}
 	r.records = append(r.records, rec)
 
@@ -138,7 +156,7 @@ func (r *Run) effect(thread *starlark.Thread, c Change) (starlark.Value, *Record
 			if c.Apply == nil {
 				v = starlark.None
 			} else {
-				v = r.Unknown(thread)
+				v = &Unknown{run: r, origin: at.builtin, pos: at.pos}
 			}
 		}
 		rec.KnownAfterApply = IsUnknown(v)
@@ -194,4 +212,7 @@ func (r *Run) Mode() Mode { return r.mode }
 func (r *Run) Offline() bool { return r.offline }
 
 // Records returns the run's records in order.
-func (r *Run) Records() []*Record { return r.records }
+func (r *Run) Records() []*Record {
+	r.settleQuietly()
+	return r.records
+}

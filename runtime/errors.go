@@ -25,7 +25,10 @@ func (r *Run) scriptError(err error) error {
 	var evalErr *starlark.EvalError
 	var synErr syntax.Error
 	var resErrs resolve.ErrorList
+	var ahead *aheadFailure
 	switch {
+	case errors.As(err, &ahead):
+		msg = ahead.eval.Backtrace()
 	case errors.As(err, &evalErr):
 		msg = evalErr.Backtrace()
 	case errors.As(err, &synErr):

@@ -65,4 +65,9 @@ type Options struct {
 	// before its first write unless a fresh live plan matches it (--apply-plan).
 	VarSalt   string
 	SavedPlan *SavedPlan
+
+	// Parallelism is how many reads a live plan has in flight per server, for the
+	// resources that may be read ahead (readahead.go); 0 means DefaultParallelism, 1
+	// reads one by one. The plan is the same either way.
+	Parallelism int
 }

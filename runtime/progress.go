@@ -91,6 +91,9 @@ type WaitSpec struct {
 // status in a terminal, or a plain line whenever the status changes otherwise. On
 // timeout the error carries the last status, which should say what is still wrong.
 func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
+	if err := r.settle(); err != nil {
+		return err
+	}
 	if w.Interval == 0 {
 		w.Interval = 500 * time.Millisecond
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -116,6 +118,18 @@ type Resource struct {
 	// the later reads of Server (e.g. "not logged in until apply"): the plan then plans
 	// them without reading.
 	Pending Unread
+
+	// AsyncResult, when set, lets a live plan read this resource ahead (readahead.go):
+	// Converge queues the read on Server's pool and returns AsyncResult at once; the
+	// diff and the record follow in script order. Set it only when
+	//   - AsyncResult is what Converge returns in a plan whatever the read finds (the
+	//     Planned value of every Change Diff may return, e.g. starlark.None);
+	//   - Read touches only state that is safe to share between goroutines, and calls
+	//     no Run or Server method (a client made before, a mutex-guarded cache);
+	//   - the builtin returns Converge's error as it is, and changes nothing before
+	//     Converge that another read ahead uses.
+	// A resource with Pending, or no Server, is never read ahead.
+	AsyncResult starlark.Value
 }
 
 // Converge reads a resource, diffs it against what the script wants, records the change
@@ -125,12 +139,24 @@ func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, e
 	if r.destroy && res.Delete != nil {
 		return r.destroyConverge(thread, res)
 	}
+	if r.readsAhead(res) {
+		return r.convergeAhead(thread, res)
+	}
+	if err := r.settle(); err != nil {
+		return nil, err
+	}
 	live, err := r.readLive(res.Server, res.Unknown, res.Unblocked, res.Read)
+	return r.finishConverge(r.here(thread), res, live, err)
+}
+
+// finishConverge is the rest of a Converge once its read is over: the saved-plan guard,
+// the diff, the record and, in apply, the write. at is where the script called it.
+func (r *Run) finishConverge(at callSite, res Resource, live Live, err error) (starlark.Value, error) {
 	if err == nil {
 		err = r.guardSavedPlan(res.Address, live)
 	}
 	if err != nil {
-		return nil, r.readFailed(thread, res.Address, err)
+		return nil, r.readFailedAt(at, res.Address, err)
 	}
 	c := res.Diff(live)
 	if c.Address == "" {
@@ -139,7 +165,7 @@ func (r *Run) Converge(thread *starlark.Thread, res Resource) (starlark.Value, e
 	if c.Action != Unchanged && c.Apply == nil && res.Write != nil {
 		c.Apply = func(ctx context.Context) (starlark.Value, error) { return res.Write(ctx, live) }
 	}
-	v, rec, err := r.effect(thread, c)
+	v, rec, err := r.effectAt(at, c)
 	if rec != nil {
 		rec.Fingerprint, rec.Delete = live.Fingerprint, res.Delete
 		if res.Pending != "" && res.Server != nil && rec.Status == "planned" {
@@ -197,6 +223,9 @@ func (e *NotYetError) Unwrap() error { return e.Err }
 // Query runs a read. The value is Unknown when the read cannot happen yet (offline,
 // server unreachable in a plan, a pending change, an unknown argument, or not yet).
 func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
+	if err := r.settle(); err != nil {
+		return nil, err
+	}
 	c := Change{Address: q.Address, Action: q.Action, Summary: q.Summary, Diff: q.Diff, Notes: q.Notes}
 	if c.Action == "" {
 		c.Action = Read
@@ -303,13 +332,17 @@ func (r *Run) Query(thread *starlark.Thread, q Query) (starlark.Value, error) {
 // A query without an address is a builtin's own question, not a read of a resource the
 // plan shows: its error goes back to the builtin as it is, unrecorded.
 func (r *Run) readFailed(thread *starlark.Thread, addr string, err error) error {
+	return r.readFailedAt(r.here(thread), addr, err)
+}
+
+func (r *Run) readFailedAt(at callSite, addr string, err error) error {
 	if addr == "" {
 		return err
 	}
 	rec := &Record{
-		Step: r.stepNo, Address: addr, Action: Read, Status: "failed",
+		Step: at.step, Address: addr, Action: Read, Status: "failed",
 		Error:   r.redactor.Redact(err.Error()),
-		Builtin: builtinName(thread), Position: callerPos(thread),
+		Builtin: at.builtin, Position: at.pos,
 	}
 	r.records = append(r.records, rec)
 	r.progressDone(rec)
@@ -336,6 +369,11 @@ func (r *Run) readLive(s *Server, unknown string, unblocked bool, read ReadFunc)
 	if err != nil && r.mode == Apply && s != nil && s.patience > 0 && IsUnreachable(err) {
 		v, fp, err = s.await(read)
 	}
+	return r.liveFrom(s, v, fp, err)
+}
+
+// liveFrom is what a plan makes of a read's answer (readLive's, or one read ahead).
+func (r *Run) liveFrom(s *Server, v any, fp Fingerprint, err error) (Live, error) {
 	if err != nil {
 		if r.mode == Plan && s != nil && IsUnreachable(err) {
 			s.markUnreachable(err)
@@ -357,6 +395,16 @@ type Server struct {
 	unreachable bool
 	blocked     Unread
 	patience    time.Duration
+
+	// Reads ahead (readahead.go): reading is how many pool goroutines read the server's
+	// waiting reads, in the order queued; down is set by the first read that found the
+	// server unreachable, so that the reads after it wait for the settle; retryable
+	// classifies errors worth a retry.
+	poolMu    sync.Mutex
+	reading   int
+	waiting   []*aheadRead
+	down      atomic.Bool
+	retryable func(error) bool
 }
 
 // Server returns the run's handle on the server a module talks to; name is the module's
@@ -399,12 +447,15 @@ func (s *Server) await(read ReadFunc) (any, Fingerprint, error) {
 }
 
 // Unreachable says whether a plan found the server not answering: its reads are skipped.
-func (s *Server) Unreachable() bool { return s.unreachable }
+func (s *Server) Unreachable() bool {
+	s.run.settleQuietly()
+	return s.unreachable
+}
 
 // markUnreachable warns once per server, in the one wording every module shares.
 func (s *Server) markUnreachable(err error) {
 	s.unreachable = true
-	s.run.Warn("%s is unreachable (%v); the plan shows what %s would read as known only after apply", s.name, err, s.name)
+	s.run.warn("%s is unreachable (%v); the plan shows what %s would read as known only after apply", s.name, err, s.name)
 }
 
 // block records a pending change's reason; reasons accumulate in order ("; ").
@@ -425,6 +476,7 @@ func containsReason(all, one Unread) bool {
 // offline, unreachable, or blocked by a pending change. It is for reads a builtin makes
 // outside Converge and Query, such as a check another module asks of it.
 func (s *Server) Unread() Unread {
+	s.run.settleQuietly()
 	switch {
 	case s.run.offline:
 		return UnreadOffline
@@ -438,10 +490,14 @@ func (s *Server) Unread() Unread {
 // earlier planned step returns) blocks the server's later reads in this plan, for a
 // builtin that records no change of its own. An apply knows every value: it ignores it.
 func (s *Server) Block(why Unread) {
+	s.run.settleQuietly()
 	if s.run.mode == Plan {
 		s.block(why)
 	}
 }
 
 // Blocked is why the server's reads wait for apply ("" if they need not).
-func (s *Server) Blocked() Unread { return s.blocked }
+func (s *Server) Blocked() Unread {
+	s.run.settleQuietly()
+	return s.blocked
+}

@@ -53,6 +53,8 @@ type Run struct {
 	converged int
 	// guarded are the addresses whose first apply read --apply-plan has checked.
 	guarded map[string]bool
+	// ahead queues a live plan's reads ahead (readahead.go); nil when it reads none.
+	ahead *readAhead
 }
 
 type deferred struct {
@@ -204,6 +206,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		warned:   map[string]bool{},
 		services: map[string]any{},
 		servers:  map[string]*Server{},
+		ahead:    newReadAhead(ctx, opts),
 	}
 	r.progress = &progress{run: r, color: opts.Color, interactive: opts.Interactive}
 	r.vars, err = newVarSet(r, opts)
@@ -212,9 +215,15 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 	}
 	r.loader = newLoader(r, opts.Script, abs, opts.Stdlib)
 	r.thread = &starlark.Thread{
-		Name:  "nvrun",
-		Print: func(_ *starlark.Thread, msg string) { fmt.Fprintln(r.out, msg) },
-		Load:  r.loader.load,
+		Name: "nvrun",
+		Print: func(_ *starlark.Thread, msg string) {
+			// What the script printed follows the records made before it, and is not
+			// printed at all if one of them failed.
+			if r.settleQuietly(); !r.failedAhead() {
+				fmt.Fprintln(r.out, msg)
+			}
+		},
+		Load: r.loader.load,
 	}
 	r.thread.SetMaxExecutionSteps(opts.MaxSteps)
 	r.thread.OnMaxSteps = func(th *starlark.Thread) {
@@ -223,7 +232,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 	r.globals = starlark.StringDict{
 		"var":    starlark.NewBuiltin("var", r.vars.builtin),
 		"step":   starlark.NewBuiltin("step", r.stepBuiltin),
-		"fail":   starlark.Universe["fail"],
+		"fail":   r.settling(starlark.Universe["fail"].(*starlark.Builtin)),
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
 		"time":   startime.Module,
@@ -237,7 +246,7 @@ func newRun(ctx context.Context, opts Options, red *Redactor) (*Run, error) {
 		if err != nil {
 			return nil, fmt.Errorf("module %s: %w", m.Name, err)
 		}
-		r.globals[m.Name] = guard(r.withKeep(v))
+		r.globals[m.Name] = guard(r.withKeep(r.settlingAll(v)))
 	}
 	return r, nil
 }
@@ -256,6 +265,7 @@ func (r *Run) exec() error {
 	})
 	defer stop()
 	_, err := r.execMain()
+	err = r.endAhead(err)
 	if err == nil && r.destroy && r.mode == Apply {
 		if err = r.applyDeletes(); err != nil {
 			r.runDeferred()
@@ -295,6 +305,13 @@ func (r *Run) runDeferred() {
 
 // Warn records a warning once; it is shown with the plan or the apply summary.
 func (r *Run) Warn(format string, args ...any) {
+	if r.settleQuietly(); r.failedAhead() {
+		return // the run failed before this warning: a sequential run never got here
+	}
+	r.warn(format, args...)
+}
+
+func (r *Run) warn(format string, args ...any) {
 	msg := r.redactor.Redact(fmt.Sprintf(format, args...))
 	if r.warned[msg] {
 		return

@@ -14,6 +14,9 @@ func (r *Run) stepBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args st
 	if err := starlark.UnpackPositionalArgs(fn.Name(), args, kwargs, 1, &title); err != nil {
 		return nil, err
 	}
+	if err := r.settle(); err != nil {
+		return nil, err
+	}
 	title = strings.TrimSpace(title)
 	if title == "" {
 		return nil, fmt.Errorf("step: title must not be empty")

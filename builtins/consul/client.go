@@ -17,7 +17,7 @@ const defaultHTTPAddr = "127.0.0.1:8500"
 // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and CONSUL_NAMESPACE, plus the TLS variables
 // CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY
 // and CONSUL_HTTP_SSL_VERIFY. It returns the client and the address, for messages.
-func newClient(env func(string) string, proxy func(*http.Request) (*url.URL, error), wrap func(http.RoundTripper) http.RoundTripper) (*api.Client, string, error) {
+func newClient(env func(string) string, proxy func(*http.Request) (*url.URL, error), wrap func(http.RoundTripper) http.RoundTripper, inFlight int) (*api.Client, string, error) {
 	addr := env("CONSUL_HTTP_ADDR")
 	if addr == "" {
 		addr = defaultHTTPAddr
@@ -46,7 +46,9 @@ func newClient(env func(string) string, proxy func(*http.Request) (*url.URL, err
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 4,
+		// As many kept-alive connections as requests in flight (a plan's reads ahead),
+		// so that none is closed and dialled again between two reads.
+		MaxIdleConnsPerHost: max(4, inFlight),
 		IdleConnTimeout:     90 * time.Second,
 	}
 	if wrap != nil {

@@ -33,6 +33,9 @@ func (c *consul) kvPut(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	return c.run.Converge(thread, runtime.Resource{
 		Server:  c.server,
 		Address: fmt.Sprintf("consul kv %q", key),
+		// A plan returns None whatever the read finds, and the read uses only the run's
+		// client (made once, under a lock): it may run ahead.
+		AsyncResult: starlark.None,
 		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
 			pair, err := c.kvRead(ctx, key)
 			if pair == nil || err != nil {

@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -122,4 +123,36 @@ func TestFingerprints(t *testing.T) {
 		t.Errorf("service fingerprint %q did not move when the service changed", before)
 	}
 	_ = c.Agent().ServiceDeregister("fp-web")
+}
+
+// consul.kv_put reads ahead in a live plan: the plan is the one read one by one, byte for
+// byte, with entries absent, equal and different, and a print between them.
+func TestKVPlanReadAheadIsSequential(t *testing.T) {
+	if _, err := apiClient(t).KV().DeleteTree("nvrun-ra/", nil); err != nil {
+		t.Fatal(err)
+	}
+	var seed, src strings.Builder
+	for i := range 60 {
+		fmt.Fprintf(&src, "consul.kv_put('nvrun-ra/%d', 'v%d')\n", i, i)
+		if i == 30 {
+			src.WriteString("print('half way')\n")
+		}
+		switch i % 3 {
+		case 1:
+			fmt.Fprintf(&seed, "consul.kv_put('nvrun-ra/%d', 'v%d')\n", i, i)
+		case 2:
+			fmt.Fprintf(&seed, "consul.kv_put('nvrun-ra/%d', 'old')\n", i)
+		}
+	}
+	exec(t, seed.String(), runtime.Apply, execOpts{}).MustOK(t)
+	seq := exec(t, src.String(), runtime.Plan, execOpts{parallelism: 1}).MustOK(t)
+	if got := summaryOf(seq); got != (runtime.Summary{Create: 20, Update: 20, Unchanged: 20}) {
+		t.Fatalf("plan: %+v\n%s", got, seq.Plan)
+	}
+	for _, n := range []int{0, 4} {
+		ahead := exec(t, src.String(), runtime.Plan, execOpts{parallelism: n}).MustOK(t)
+		if ahead.Plan != seq.Plan || ahead.JSON != seq.JSON || ahead.Out != seq.Out {
+			t.Errorf("parallelism %d: plan differs from the sequential one:\n%s\nwant:\n%s", n, ahead.Plan, seq.Plan)
+		}
+	}
 }

@@ -42,7 +42,7 @@ func NewLock(env func(string) string, key string) (*Lock, error) {
 func (l *Lock) String() string { return fmt.Sprintf("Consul lock %q", l.key) }
 
 func (l *Lock) Lock(ctx context.Context, holder runtime.LockHolder, wait time.Duration) (func(context.Context) error, error) {
-	c, addr, err := newClient(l.env, envProxy(l.env), nil)
+	c, addr, err := newClient(l.env, envProxy(l.env), nil, 1)
 	if err != nil {
 		return nil, err
 	}

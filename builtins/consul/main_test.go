@@ -105,6 +105,7 @@ type execOpts struct {
 	env           []string // replaces the default CONSUL_HTTP_ADDR environment
 	rec           *recorder
 	timeout       time.Duration // default a minute
+	parallelism   int           // runtime.Options.Parallelism; 0: the default
 }
 
 // exec runs src as a script in mode against the shared agent (started on first use),
@@ -133,6 +134,7 @@ func exec(t *testing.T, src string, mode runtime.Mode, o execOpts) runtimetest.R
 		Modules:       []runtime.Module{Module(opts)},
 		Environ:       env,
 		Timeout:       o.timeout,
+		Parallelism:   o.parallelism,
 	})
 }
 

@@ -8,8 +8,10 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/miekg/dns"
@@ -37,6 +39,7 @@ type Options struct {
 func Module(opts Options) runtime.Module {
 	return runtime.Module{Name: "consul", New: func(r *runtime.Run) (starlark.Value, error) {
 		c := &consul{run: r, opts: opts, server: r.Server("consul")}
+		c.server.Retryable(retryable)
 		// The token never reaches a Starlark value, but a server error could echo it.
 		if tok := r.Env("CONSUL_HTTP_TOKEN"); tok != "" {
 			r.Secret(tok)
@@ -59,7 +62,10 @@ type consul struct {
 	opts   Options
 	server *runtime.Server // the agent, as the runtime sees it: reachable, for this run
 
-	client    *api.Client // created on first use: a script that never calls consul needs no agent
+	// client is created on first use (a script that never calls consul needs no agent),
+	// under clientMu: the first use may be a plan's reads ahead, on several goroutines.
+	clientMu  sync.Mutex
+	client    *api.Client
 	clientErr error
 	addr      string // the agent's HTTP address, for messages
 
@@ -68,8 +74,10 @@ type consul struct {
 
 // api returns the run's client, creating it on first use.
 func (c *consul) api() (*api.Client, error) {
+	c.clientMu.Lock()
+	defer c.clientMu.Unlock()
 	if c.client == nil && c.clientErr == nil {
-		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.run.Proxy(""), c.opts.WrapTransport)
+		c.client, c.addr, c.clientErr = newClient(c.run.Env, c.run.Proxy(""), c.opts.WrapTransport, c.run.Parallelism())
 	}
 	return c.client, c.clientErr
 }
@@ -80,4 +88,20 @@ func (c *consul) wrap(err error) error {
 		return nil
 	}
 	return fmt.Errorf("consul at %s: %w", c.addr, err)
+}
+
+// retryable says whether a plan's read ahead (consul.kv_put's) that failed with err is
+// worth another try: the agent answered 429 (its rate limit) or 500, 502, 503 or 504.
+// The runtime retries it with a capped backoff; the Consul client itself never retries.
+func retryable(err error) bool {
+	var se api.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }

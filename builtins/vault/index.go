@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -37,8 +38,11 @@ var (
 // it is listed: a LIST costs one request, a skipped read saves one per absent name.
 const listAfter = 3
 
-// nameIndex is what one run knows of a collection in one namespace.
+// nameIndex is what one run knows of a collection in one namespace. A plan's reads
+// ahead ask it from several goroutines at once: mu guards it, and is held during the
+// LIST, so that the reads waiting for it make one LIST between them, not one each.
 type nameIndex struct {
+	mu     sync.Mutex
 	reads  int             // reads asked for so far
 	names  map[string]bool // the listed names; nil until listed
 	failed bool            // the LIST failed: read one by one for the rest of the run
@@ -49,6 +53,8 @@ func (v *vault) nameIndex(ns string, coll *collection) *nameIndex {
 		ns = v.namespace
 	}
 	key := ns + "\x00" + coll.list
+	v.indexMu.Lock()
+	defer v.indexMu.Unlock()
 	ix := v.indexes[key]
 	if ix == nil {
 		ix = &nameIndex{}
@@ -62,6 +68,8 @@ func (v *vault) nameIndex(ns string, coll *collection) *nameIndex {
 // of it have been asked for.
 func (v *vault) knownAbsent(ctx context.Context, c *api.Client, ns string, coll *collection, name string) bool {
 	ix := v.nameIndex(ns, coll)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	ix.reads++
 	if ix.names == nil && !ix.failed && ix.reads > listAfter {
 		sec, err := c.Logical().ListWithContext(ctx, coll.list)
@@ -86,7 +94,10 @@ func (v *vault) knownAbsent(ctx context.Context, c *api.Client, ns string, coll 
 
 // wrote notes that this run created or updated name in coll.
 func (v *vault) wrote(ns string, coll *collection, name string) {
-	if ix := v.nameIndex(ns, coll); ix.names != nil {
+	ix := v.nameIndex(ns, coll)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.names != nil {
 		ix.names[name] = true
 	}
 }
@@ -97,7 +108,10 @@ func (v *vault) wrotePath(ns, path string) {
 	for _, coll := range collections {
 		for _, p := range coll.prefixes {
 			if strings.HasPrefix(path, p) || path+"/" == p {
-				v.nameIndex(ns, coll).names = nil
+				ix := v.nameIndex(ns, coll)
+				ix.mu.Lock()
+				ix.names = nil
+				ix.mu.Unlock()
 			}
 		}
 	}
@@ -107,6 +121,8 @@ func (v *vault) wrotePath(ns, path string) {
 // but default and root, and no token roles, so the first of them need no read either.
 func (v *vault) initialised() {
 	root := func(coll *collection) string { return "\x00" + coll.list }
+	v.indexMu.Lock()
+	defer v.indexMu.Unlock()
 	v.indexes[root(policyCollection)] = &nameIndex{names: map[string]bool{"default": true, "root": true}}
 	v.indexes[root(tokenRoleCollection)] = &nameIndex{names: map[string]bool{}}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +29,27 @@ vault.token_role("t-ix-4", allowed_policies = ["x"], orphan = True)
 	for i := range 6 {
 		fmt.Fprintf(&src, "vault.token_role(\"t-ix-%d\", allowed_policies = [\"t-ix-%d\"], orphan = True)\n", i, i)
 	}
+	// One by one, the requests come in script order (below). Read ahead, in any order
+	// (so which three names are read before the LIST varies), but as many, one LIST of
+	// each collection, every existing name read, no more requests (fewer when an
+	// existing name is among the first three), and the same plan.
+	ahead := mustRun(t, src.String(), runtime.Plan, o)
+	o.parallelism = 1
 	plan := mustRun(t, src.String(), runtime.Plan, o)
+	o.parallelism = 0
+	got := ahead.rec.all()
+	for _, req := range []string{"GET /v1/sys/policies/acl", "GET /v1/auth/token/roles",
+		"GET /v1/sys/policies/acl/t-ix-1", "GET /v1/sys/policies/acl/t-ix-5", "GET /v1/auth/token/roles/t-ix-4"} {
+		if n := slices.Index(got, req); n < 0 || slices.Index(got[n+1:], req) >= 0 {
+			t.Errorf("read ahead: want %s once, got:\n  %s", req, strings.Join(got, "\n  "))
+		}
+	}
+	if len(got) > len(plan.rec.all()) {
+		t.Errorf("read ahead: %d requests, want at most %d:\n  %s", len(got), len(plan.rec.all()), strings.Join(got, "\n  "))
+	}
+	if ahead.plan != plan.plan || ahead.json != plan.json {
+		t.Errorf("plan read ahead differs from the sequential one:\n%s\nwant:\n%s", ahead.plan, plan.plan)
+	}
 	want := map[string]runtime.Action{}
 	for i := range 6 {
 		want[fmt.Sprintf(`vault policy "t-ix-%d"`, i)] = runtime.Create

@@ -191,6 +191,7 @@ type opts struct {
 	cleanups      *Cleanups
 	modules       []runtime.Module // besides vault (e.g. capture)
 	env           []string         // more environment (HOME, ...)
+	parallelism   int              // Options.Parallelism; 0: the default
 }
 
 // run executes src in mode against the shared Vault.
@@ -239,6 +240,7 @@ func run(t *testing.T, src string, mode runtime.Mode, o opts) result {
 	res, err := runtime.Exec(ctx, runtime.Options{
 		Script: script, Mode: mode, Offline: o.offline, SkipPreflight: o.skipPreflight,
 		Modules: append([]runtime.Module{Module(cfg)}, o.modules...), Environ: env, Vars: o.vars, Out: &out,
+		Parallelism: o.parallelism,
 	}, red)
 	r := result{res: res, err: err, out: out.String(), stderr: stderr.String(), rec: rec}
 	if res != nil {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -62,6 +63,7 @@ func Module(cfg Options) runtime.Module {
 		}
 		v.namespace = strings.Trim(r.Env("VAULT_NAMESPACE"), "/")
 		r.Provide("vault.capabilities", &capabilityChecker{v: v})
+		v.server.Retryable(retryable)
 
 		b := func(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
 			return starlark.NewBuiltin("vault."+name, fn)
@@ -90,7 +92,10 @@ type vault struct {
 	run *runtime.Run
 	cfg Options
 
-	client    *api.Client // created on first use: one per run, keep-alive
+	// client is created on first use (one per run, keep-alive), under clientMu: the
+	// first use may be a plan's reads ahead, on several goroutines at once.
+	clientMu  sync.Mutex
+	client    *api.Client
 	addr      string
 	token     string
 	namespace string
@@ -116,7 +121,9 @@ type vault struct {
 	authRoles map[string]authRole
 
 	// indexes are the listed names of collections (policies, token roles), by namespace
-	// and LIST path, so that reads of absent names can be skipped (index.go).
+	// and LIST path, so that reads of absent names can be skipped (index.go). Reads
+	// ahead use them concurrently: indexMu guards the map, each index its own fields.
+	indexMu sync.Mutex
 	indexes map[string]*nameIndex
 
 	// minted are the accessors of the tokens this run minted or kept in use: never
@@ -151,20 +158,24 @@ func unreadNotes(live runtime.Live) []string {
 // the run's current namespace). Clients for other namespaces are shallow copies that
 // share the one HTTP connection pool.
 func (v *vault) api(ns string) (*api.Client, error) {
+	v.clientMu.Lock()
 	if v.client == nil {
 		c, err := v.newClient()
 		if err != nil {
+			v.clientMu.Unlock()
 			return nil, err
 		}
 		v.client = c
 	}
+	client := v.client
+	v.clientMu.Unlock()
 	if ns == "" {
 		ns = v.namespace
 	}
 	if ns == "" {
-		return v.client, nil
+		return client, nil
 	}
-	return v.client.WithNamespace(ns), nil
+	return client.WithNamespace(ns), nil
 }
 
 // newClient builds the client from api.DefaultConfig, then overrides everything the
@@ -198,6 +209,9 @@ func (v *vault) newClient() (*api.Client, error) {
 		return nil, fmt.Errorf("vault client: unexpected transport %T", conf.HttpClient.Transport)
 	}
 	transport.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	// As many kept-alive connections as reads in flight (a plan's reads ahead): the
+	// default keeps GOMAXPROCS+1, and would close and dial again the rest after each read.
+	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, v.run.Parallelism())
 	transport.TLSClientConfig = transport.TLSClientConfig.Clone()
 	transport.TLSClientConfig.RootCAs, transport.TLSClientConfig.InsecureSkipVerify = nil, false
 	transport.TLSClientConfig.GetClientCertificate, transport.TLSClientConfig.ServerName = nil, ""
@@ -224,6 +238,8 @@ func (v *vault) newClient() (*api.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", v.addr, err)
 	}
+	// After NewClient, which sets a unix socket's dialer on the *http.Transport itself.
+	conf.HttpClient.Transport = retryAfterTransport{conf.HttpClient.Transport}
 	// NewClient reads VAULT_TOKEN and VAULT_NAMESPACE from the process environment;
 	// the run's own values (set in Module.New) win.
 	c.ClearToken()

@@ -172,12 +172,15 @@ func (v *vault) ensureMount(thread *starlark.Thread, s *mountSpec, k mountKind) 
 		diff = append(diff, runtime.DiffLine{Op: "+", Key: "options." + o, After: showValue(s.options[o])})
 	}
 	var created starlark.Value = starlark.None
+	var async starlark.Value = starlark.None // vault.mount returns None: its read may run ahead
 	if k.described {
 		created = nil // path and type are known, but not the accessor: the whole value is unknown
+		async = nil   // vault.auth's value holds the accessor read: read in order
 	}
 	return v.run.Converge(thread, runtime.Resource{
-		Server:  v.server,
-		Address: addr,
+		Server:      v.server,
+		Address:     addr,
+		AsyncResult: async,
 		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
 			c, err := v.api(s.ns)
 			if err != nil {

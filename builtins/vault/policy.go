@@ -94,6 +94,9 @@ func (v *vault) policy(thread *starlark.Thread, fn *starlark.Builtin, args starl
 	return v.run.Converge(thread, runtime.Resource{
 		Server:  v.server,
 		Address: v.address(ns, "policy", name),
+		// Read uses the run's client (made once, under a lock) and the name index
+		// (locked); a plan returns None whatever it finds: the read may run ahead.
+		AsyncResult: starlark.None,
 		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
 			c, err := v.api(ns)
 			if err != nil {

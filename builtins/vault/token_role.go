@@ -103,6 +103,8 @@ func (v *vault) tokenRole(thread *starlark.Thread, fn *starlark.Builtin, args st
 	return v.run.Converge(thread, runtime.Resource{
 		Server:  v.server,
 		Address: addr,
+		// As vault.policy's: the read may run ahead (runtime.Resource.AsyncResult).
+		AsyncResult: starlark.None,
 		Read: func(ctx context.Context) (any, runtime.Fingerprint, error) {
 			c, err := v.api(ns)
 			if err != nil {

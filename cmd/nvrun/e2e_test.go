@@ -145,6 +145,15 @@ func TestGuideEndToEnd(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("fork plan changes:\n got  %v\n want %v", got, want)
 	}
+	// Read ahead (the default) or one by one, the plan is the same, byte for byte.
+	for _, format := range [][]string{nil, {"--json"}} {
+		args := append(append(slices.Clone(fork), "--plan"), format...)
+		ahead, seq := e.run(args...), e.run(append(args, "--parallelism", "1")...)
+		if ahead.code != seq.code || ahead.stdout != seq.stdout || ahead.stderr != seq.stderr {
+			t.Fatalf("fork plan %v read ahead (exit %d):\n%s%s\none by one (exit %d):\n%s%s",
+				format, ahead.code, ahead.stdout, ahead.stderr, seq.code, seq.stdout, seq.stderr)
+		}
+	}
 	doc = e.runJSON(fork...)
 	if doc.Summary.Failed != 0 {
 		t.Fatalf("fork apply failed: %+v", doc.Summary)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/nvrun/nvrun/runtime"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,6 +33,7 @@ type flags struct {
 	script           string
 	out              string // --plan --out FILE: save the plan
 	applyPlan        string // --apply-plan FILE: apply a saved plan
+	parallelism      int    // --parallelism N: a live plan's reads in flight per server
 }
 
 const usageLine = "usage: nvrun [--plan] [--var NAME=VALUE]... [flags] SCRIPT   (nvrun --help for all flags)"
@@ -56,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	fs.Uint64Var(&f.maxSteps, "max-steps", 0, "stop a runaway script after this many Starlark steps (default 200000000)")
 	fs.StringVar(&f.out, "out", "", "with --plan: save the plan to FILE (JSON, 0600, no secrets) for --apply-plan")
 	fs.StringVar(&f.applyPlan, "apply-plan", "", "apply a plan saved by --plan --out FILE, refusing if anything moved since (no SCRIPT argument)")
+	fs.IntVar(&f.parallelism, "parallelism", runtime.DefaultParallelism, "a live plan reads up to N resources at a time per server (1: one by one); its output is the same")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 	}
 	if f.version {
 		return f, fs, nil
+	}
+	if f.parallelism < 1 {
+		return nil, fs, fmt.Errorf("--parallelism must be at least 1, not %d", f.parallelism)
 	}
 	rest := fs.Args()
 	if err := savedPlanFlags(f, fs, rest); err != nil || f.applyPlan != "" {

@@ -120,6 +120,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 		Lock:        locker,
 		LockTimeout: f.lockTimeout,
 		SavedPlan:   saved,
+		Parallelism: f.parallelism,
 	}
 	if f.out != "" {
 		opts.VarSalt = runtime.NewVarSalt()

@@ -6,10 +6,12 @@
 package faultproxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,12 +34,17 @@ type Fault struct {
 	// Status answers with this status and Body instead of the server's answer.
 	Status int
 	Body   string
+	// Header is added to a Status answer (e.g. Retry-After).
+	Header http.Header
 	// Truncate forwards the request, then sends the server's status and headers
 	// (its Content-Length too) but only the first Truncate bytes of its body, and
 	// closes the connection. 0 means no truncation.
 	Truncate int
 	// Drop closes the connection without an answer.
 	Drop bool
+	// Reset aborts the connection (a TCP RST) without an answer: the client reads
+	// "connection reset by peer", as from a server that went away.
+	Reset bool
 	// Latency delays the request before anything else happens.
 	Latency time.Duration
 	// Hold keeps the request until its client gives up (a server that never answers).
@@ -45,6 +52,9 @@ type Fault struct {
 
 	// Times is how many matching requests the fault hits; 0 means all of them.
 	Times int
+	// After lets this many matching requests pass before the fault hits (a server
+	// that stops answering after K requests).
+	After int
 }
 
 func (f *Fault) matches(r *http.Request) bool {
@@ -70,10 +80,13 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults []*rule
 	log    []string // "METHOD /path -> what happened"
+	// inFlight counts requests being served; maxInFlight is its high-water mark.
+	inFlight, maxInFlight int
 }
 
 type rule struct {
 	Fault
+	seen int // matching requests, hit or let pass by After
 	hits int
 }
 
@@ -153,6 +166,9 @@ func (p *Proxy) pick(r *http.Request) *Fault {
 		if !f.matches(r) || (f.Times > 0 && f.hits >= f.Times) {
 			continue
 		}
+		if f.seen++; f.seen <= f.After {
+			continue
+		}
 		f.hits++
 		c := f.Fault
 		return &c
@@ -166,7 +182,33 @@ func (p *Proxy) note(r *http.Request, what string) {
 	p.log = append(p.log, r.Method+" "+r.URL.Path+" -> "+what)
 }
 
+// MaxInFlight is the most requests the proxy has served at once since the last call,
+// which resets it: how many a client had in flight.
+func (p *Proxy) MaxInFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.maxInFlight
+	p.maxInFlight = p.inFlight
+	return n
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.inFlight++
+	p.maxInFlight = max(p.maxInFlight, p.inFlight)
+	p.mu.Unlock()
+	// A request stops counting when its answer starts: a client that waits for each
+	// answer before sending the next must never be seen with two in flight.
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.inFlight--
+			p.mu.Unlock()
+		})
+	}
+	defer done()
+	w = &answering{ResponseWriter: w, started: done}
 	// Read the request body first: only then does net/http notice a client that hangs
 	// up (and cancel r.Context()), which a delayed or held request depends on.
 	in, err := io.ReadAll(r.Body)
@@ -227,9 +269,26 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	case f.Drop:
 		p.note(r, "dropped")
 		panic(http.ErrAbortHandler)
+	case f.Reset:
+		p.note(r, "reset")
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic(http.ErrAbortHandler)
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends a RST, not a FIN
+		}
+		_ = conn.Close()
 	case f.Status != 0:
 		p.note(r, fmt.Sprintf("answered %d", f.Status))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for k, vs := range f.Header {
+			w.Header()[k] = vs
+		}
 		w.WriteHeader(f.Status)
 		_, _ = io.WriteString(w, f.Body)
 	default:
@@ -295,4 +354,31 @@ func copyHeader(dst, src http.Header) {
 			dst.Add(k, v)
 		}
 	}
+}
+
+// answering calls started before the first byte of an answer is written.
+type answering struct {
+	http.ResponseWriter
+	started func()
+}
+
+func (a *answering) WriteHeader(code int) {
+	a.started()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answering) Write(b []byte) (int, error) {
+	a.started()
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answering) Flush() {
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (a *answering) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	a.started()
+	return http.NewResponseController(a.ResponseWriter).Hijack()
 }

@@ -43,6 +43,8 @@ type ExecOptions struct {
 	Vars     []string
 	VarFiles []string
 	MaxSteps uint64
+	// Parallelism is runtime.Options.Parallelism (0: the default; 1: one by one).
+	Parallelism int
 	// Timeout bounds the run; 0 leaves it to the test binary's own timeout.
 	Timeout time.Duration
 }
@@ -100,6 +102,7 @@ func Exec(t testing.TB, script string, o ExecOptions) Result {
 		Stdlib:        stdlib.FS,
 		Out:           &out,
 		MaxSteps:      o.MaxSteps,
+		Parallelism:   o.Parallelism,
 	}, red)
 	r := Result{Res: res, Err: err, Out: out.String()}
 	if err != nil {
