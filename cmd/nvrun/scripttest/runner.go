@@ -1,0 +1,161 @@
+package scripttest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Options configure a run of test files.
+type Options struct {
+	// Run, if set, selects the test functions whose name it matches (-run).
+	Run *regexp.Regexp
+}
+
+// File is the outcome of one test file.
+type File struct {
+	Path     string // as the user named it (positions use it)
+	Tests    []Test // the selected tests, in the file's order
+	Setup    error  // the file could not be loaded (syntax error, a test_ with params...)
+	Duration time.Duration
+}
+
+// Failed says whether the file failed: a setup error or a failed test.
+func (f *File) Failed() bool {
+	if f.Setup != nil {
+		return true
+	}
+	for _, t := range f.Tests {
+		if t.Failure != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Test is the outcome of one test function.
+type Test struct {
+	Name     string
+	Pos      string   // file:line of its def
+	Failure  *Failure // nil: passed
+	Output   string   // what it print()ed
+	Duration time.Duration
+}
+
+// fileOptions are the runtime's (scripts and their tests are the same dialect).
+var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
+
+// RunFile runs the selected test_* functions of one test file, each in an interpreter
+// of its own: the file is executed afresh for every test, so a test never sees what
+// another did to a top-level value (a state an apply() changed, say).
+func RunFile(ctx context.Context, path string, opts Options) *File {
+	start := time.Now()
+	f := &File{Path: path}
+	defer func() { f.Duration = time.Since(start) }()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		f.Setup = fmt.Errorf("%s: %w", path, err)
+		return f
+	}
+	names, err := discover(ctx, path, src, opts.Run)
+	if err != nil {
+		f.Setup = err
+		return f
+	}
+	for _, n := range names {
+		f.Tests = append(f.Tests, runTest(ctx, path, src, n))
+	}
+	return f
+}
+
+type testFunc struct {
+	name string
+	pos  syntax.Position
+}
+
+// discover executes the file once and lists its test functions in source order. A
+// test_ function that takes parameters is an error: nothing could pass them.
+func discover(ctx context.Context, path string, src []byte, run *regexp.Regexp) ([]testFunc, error) {
+	globals, _, err := execFile(ctx, path, src, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []testFunc
+	for name, v := range globals {
+		if !strings.HasPrefix(name, "test_") {
+			continue
+		}
+		fn, ok := v.(*starlark.Function)
+		if !ok {
+			continue // a test_ constant is just a value
+		}
+		if fn.NumParams() > 0 {
+			return nil, fmt.Errorf("%s: test function %s takes %d parameter(s); a test function takes none (def %s():)", posString(fn.Position()), name, fn.NumParams(), name)
+		}
+		if run != nil && !run.MatchString(name) {
+			continue
+		}
+		out = append(out, testFunc{name: name, pos: fn.Position()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pos.Line < out[j].pos.Line })
+	return out, nil
+}
+
+func runTest(ctx context.Context, path string, src []byte, tf testFunc) Test {
+	start := time.Now()
+	t := Test{Name: tf.name, Pos: fmt.Sprintf("%s:%d", path, tf.pos.Line)}
+	var out bytes.Buffer
+	globals, thread, err := execFile(ctx, path, src, &out)
+	if err == nil {
+		_, err = starlark.Call(thread, globals[tf.name], nil, nil)
+	}
+	if err != nil {
+		t.Failure = failureOf(err, path)
+	}
+	t.Output = out.String()
+	t.Duration = time.Since(start)
+	return t
+}
+
+// execFile executes a test file in a fresh interpreter with the test API predeclared.
+// print() goes to out (nil: discarded), shown with a failure or under -v.
+func execFile(ctx context.Context, path string, src []byte, out *bytes.Buffer) (starlark.StringDict, *starlark.Thread, error) {
+	t := &tester{ctx: ctx, file: path}
+	thread := &starlark.Thread{
+		Name: "nvrun test " + path,
+		Print: func(_ *starlark.Thread, msg string) {
+			if out != nil {
+				fmt.Fprintln(out, msg)
+			}
+		},
+		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
+			return nil, fmt.Errorf("load() is not available in a test file: plan() and apply() run scripts, which may load")
+		},
+	}
+	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
+	defer stop()
+	globals, err := starlark.ExecFileOptions(fileOptions, thread, path, src, t.predeclared())
+	if err != nil {
+		return nil, nil, setupError(err, path)
+	}
+	return globals, thread, nil
+}
+
+// setupError is the error of executing the file's top level: a syntax error already
+// says file:line:col; a runtime one gets the line of the test file that raised.
+func setupError(err error, path string) error {
+	if _, ok := err.(*starlark.EvalError); ok {
+		return failureOf(err, path)
+	}
+	return err
+}
+
+func posString(p syntax.Position) string { return fmt.Sprintf("%s:%d", p.Filename(), p.Line) }

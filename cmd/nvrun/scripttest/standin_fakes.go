@@ -1,0 +1,44 @@
+package scripttest
+
+// THROWAWAY: stand-ins for the fake packages until vaultfake/fakes are merged.
+
+import (
+	"fmt"
+	"net/http"
+
+	"go.starlark.net/starlark"
+)
+
+type kind struct {
+	name  string
+	build func(kwargs []starlark.Tuple) (http.Handler, error)
+}
+
+var kinds = []kind{
+	{"vault", func([]starlark.Tuple) (http.Handler, error) { return nil, fmt.Errorf("state.vault: not yet") }},
+	{"http", standinHTTP},
+}
+
+type standinAnswers map[string]int
+
+func (a standinAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s, ok := a[r.URL.String()]; ok {
+		w.WriteHeader(s)
+		return
+	}
+	w.WriteHeader(404)
+}
+
+func standinHTTP(kwargs []starlark.Tuple) (http.Handler, error) {
+	a := standinAnswers{}
+	for _, kv := range kwargs {
+		if kv[0].(starlark.String) != "answers" {
+			return nil, fmt.Errorf("state.http: unknown key %s (did you mean \"answers\"?)", kv[0])
+		}
+		d := kv[1].(*starlark.Dict)
+		for _, it := range d.Items() {
+			a[string(it[0].(starlark.String))] = 200
+		}
+	}
+	return a, nil
+}
