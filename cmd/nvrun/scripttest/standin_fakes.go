@@ -19,11 +19,11 @@ var kinds = []kind{
 	{"http", standinHTTP},
 }
 
-type standinAnswers map[string]int
+type standinAnswers map[string]string
 
 func (a standinAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s, ok := a[r.URL.String()]; ok {
-		w.WriteHeader(s)
+		w.Write([]byte(s))
 		return
 	}
 	w.WriteHeader(404)
@@ -37,7 +37,8 @@ func standinHTTP(kwargs []starlark.Tuple) (http.Handler, error) {
 		}
 		d := kv[1].(*starlark.Dict)
 		for _, it := range d.Items() {
-			a[string(it[0].(starlark.String))] = 200
+			b, _, _ := it[1].(*starlark.Dict).Get(starlark.String("body"))
+			a[string(it[0].(starlark.String))] = string(b.(starlark.String))
 		}
 	}
 	return a, nil
