@@ -113,7 +113,31 @@ var errNoInstances = errors.New("no healthy instances")
 // from the additional section or, failing that, with an A (then AAAA) query. No
 // answer is errNoInstances.
 func lookupSRV(ctx context.Context, server, qname string) ([]srvRecord, error) {
-	resp, err := exchange(ctx, server, qname, dns.TypeSRV)
+	return lookupSRVWith(ctx, exchange, server, qname)
+}
+
+// askFunc asks server one DNS question: exchange, or Options.Resolve.
+type askFunc func(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error)
+
+// ask is how this run asks DNS questions: Options.Resolve when set (`nvrun test`'s
+// fake answers, no socket), else over the network to the server.
+func (c *consul) ask() askFunc {
+	if r := c.opts.Resolve; r != nil {
+		return func(ctx context.Context, _ string, name string, qtype uint16) (*dns.Msg, error) {
+			q := dns.Fqdn(name)
+			resp, err := r(ctx, q, qtype)
+			if err != nil {
+				return nil, fmt.Errorf("DNS %s %s: %w", dns.TypeToString[qtype], q, err)
+			}
+			return resp, nil
+		}
+	}
+	return exchange
+}
+
+// lookupSRVWith is lookupSRV asking with ask.
+func lookupSRVWith(ctx context.Context, ask askFunc, server, qname string) ([]srvRecord, error) {
+	resp, err := ask(ctx, server, qname, dns.TypeSRV)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +167,7 @@ func lookupSRV(ctx context.Context, server, qname string) ([]srvRecord, error) {
 		}
 		host, ok := extra[strings.ToLower(srv.Target)]
 		if !ok {
-			if host, err = resolveHost(ctx, server, srv.Target); err != nil {
+			if host, err = resolveHost(ctx, ask, server, srv.Target); err != nil {
 				return nil, err
 			}
 		}
@@ -172,9 +196,9 @@ func lookupSRV(ctx context.Context, server, qname string) ([]srvRecord, error) {
 	return out, nil
 }
 
-func resolveHost(ctx context.Context, server, target string) (string, error) {
+func resolveHost(ctx context.Context, ask askFunc, server, target string) (string, error) {
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		resp, err := exchange(ctx, server, target, qtype)
+		resp, err := ask(ctx, server, target, qtype)
 		if err != nil {
 			return "", err
 		}

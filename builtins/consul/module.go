@@ -7,10 +7,12 @@
 package consul
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/miekg/dns"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
@@ -22,6 +24,13 @@ type Options struct {
 	// WrapTransport wraps the HTTP transport of the run's Consul client, so a test can
 	// count the requests nvrun really sends.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Resolve, when set, answers consul.srv's DNS questions (SRV, then A or AAAA for a
+	// target the answer's additional section leaves out) instead of the agent's DNS
+	// interface: name is fully qualified ("web.service.consul."), and an error is a
+	// failed lookup. The DNS server is still chosen as without it (dns=, CONSUL_DNS_ADDR
+	// or /v1/agent/self), so messages name it. `nvrun test` sets it to its fake's
+	// (builtins/consul/consulfake); nil asks over the network, as always.
+	Resolve func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
 }
 
 // Module returns the consul module.

@@ -50,7 +50,7 @@ func (c *consul) srv(thread *starlark.Thread, fn *starlark.Builtin, args starlar
 			if err != nil {
 				return runtime.Answer{}, err
 			}
-			recs, err := lookupSRV(ctx, server.addr, qname(server.domain))
+			recs, err := lookupSRVWith(ctx, c.ask(), server.addr, qname(server.domain))
 			if errors.Is(err, errNoInstances) {
 				// An earlier step of the same apply may be what deploys the service.
 				return runtime.Answer{}, &runtime.NotYetError{

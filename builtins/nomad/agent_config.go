@@ -3,8 +3,6 @@ package nomad
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -57,7 +55,7 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 	if err != nil {
 		return nil, err
 	}
-	ac, err := readAgentConfig(path)
+	ac, err := readAgentConfig(m.files(), path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}
@@ -159,7 +157,7 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 		Diff: func(runtime.Live) runtime.Change { return ch },
 		Write: func(ctx context.Context, _ runtime.Live) (starlark.Value, error) {
 			if len(changed) == 0 {
-				return result(true), os.Chmod(ac.real, mode)
+				return result(true), m.files().Chmod(ac.real, mode)
 			}
 			if len(setOrder) != len(changed) {
 				return nil, fmt.Errorf("a vault attribute is still unknown at apply")
@@ -180,7 +178,7 @@ func (m *module) agentConfigBuiltin(thread *starlark.Thread, fn *starlark.Builti
 			return result(true), nil
 		},
 		Delete: func(ctx context.Context) error {
-			cur, err := readAgentConfig(path)
+			cur, err := readAgentConfig(m.files(), path)
 			if err != nil || !cur.block {
 				return err
 			}
@@ -359,9 +357,7 @@ func verifyRewrite(data []byte, path string, set map[string]*cty.Value) error {
 // only on failure, and through the redactor: a restart script may echo its config.
 // It gets onChangeEnv, not nvrun's environment: that holds VAULT_TOKEN and NOMAD_TOKEN.
 func (m *module) runOnChange(ctx context.Context, argv []string, path string) error {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = m.onChangeEnv(path)
-	out, err := cmd.CombinedOutput()
+	out, err := m.files().Run(ctx, argv, m.onChangeEnv(path))
 	if err == nil {
 		return nil
 	}

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -24,8 +21,9 @@ import (
 // vault block's byte range, and only that block is parsed and rewritten (with hclwrite).
 // Every byte outside it, comments and other blocks included, is kept as it was.
 type agentConfig struct {
-	path   string // as the script gave it (for messages)
-	real   string // symlinks resolved: the file we read and replace
+	files  AgentFiles // where the file is read and written (Options.AgentFiles)
+	path   string     // as the script gave it (for messages)
+	real   string     // symlinks resolved: the file we read and replace
 	exists bool
 	mode   fs.FileMode
 	uid    int
@@ -49,31 +47,27 @@ type agentAttr struct {
 // file's mode for the run's.
 var permOf = fs.FileInfo.Mode
 
-func readAgentConfig(path string) (*agentConfig, error) {
+func readAgentConfig(files AgentFiles, path string) (*agentConfig, error) {
 	if strings.HasSuffix(path, ".json") {
 		return nil, fmt.Errorf("%s: JSON agent configs are not supported; keep the vault block in an HCL file", path)
 	}
-	ac := &agentConfig{path: path, real: path, mode: 0o644, uid: -1, gid: -1, attrs: map[string]agentAttr{}}
-	if r, err := filepath.EvalSymlinks(path); err == nil {
-		ac.real = r
+	ac := &agentConfig{files: files, path: path, real: path, mode: 0o644, uid: -1, gid: -1, attrs: map[string]agentAttr{}}
+	f, err := files.Read(path)
+	if f.Real != "" {
+		ac.real = f.Real
 	}
-	src, err := os.ReadFile(ac.real)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ac, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	ac.exists, ac.src = true, src
-	if _, err := parseAgentHCL1(src, path); err != nil {
+	ac.exists, ac.src = true, f.Data
+	if _, err := parseAgentHCL1(ac.src, path); err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(ac.real); err == nil {
-		ac.mode = permOf(st).Perm()
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			ac.uid, ac.gid = int(sys.Uid), int(sys.Gid)
-		}
-	}
+	ac.mode, ac.uid, ac.gid = f.Mode, f.UID, f.GID
+	src := ac.src
 	ac.start, ac.end, ac.block, err = findTopBlock(src, path, "vault")
 	if err != nil || !ac.block {
 		return ac, err
@@ -216,46 +210,10 @@ func (ac *agentConfig) rewrite(set map[string]*cty.Value, order []string) ([]byt
 	return out.Bytes(), nil
 }
 
-// writeAtomic replaces the file so that Nomad (or a crash) never sees half of it: a
-// temp file in the same directory, fsynced, renamed over the old one, and the directory
-// fsynced. The old owner is kept where we may, and the mode is set before any byte of a
-// token is written.
+// writeAtomic replaces the file so that Nomad (or a crash) never sees half of it
+// (AgentFiles.Write), keeping its owner where we may.
 func (ac *agentConfig) writeAtomic(data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(ac.real)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(ac.real)+".nvrun-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if ac.uid >= 0 {
-		_ = tmp.Chown(ac.uid, ac.gid) // only root may give a file away; best effort
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), ac.real); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return ac.files.Write(AgentFile{Real: ac.real, Data: data, Mode: mode, UID: ac.uid, GID: ac.gid})
 }
 
 // literal is the canonical HCL text of a value: what we compare and what the plan shows.

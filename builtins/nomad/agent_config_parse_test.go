@@ -146,7 +146,7 @@ func TestReplaceVerifiedKeepsOldFile(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(agentHCL), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ac, err := readAgentConfig(cfg)
+	ac, err := readAgentConfig(OSFiles{}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

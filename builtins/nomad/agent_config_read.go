@@ -22,7 +22,7 @@ func (m *module) agentConfigReadBuiltin(_ *starlark.Thread, fn *starlark.Builtin
 	if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err
 	}
-	ac, err := readAgentConfig(path)
+	ac, err := readAgentConfig(m.files(), path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}

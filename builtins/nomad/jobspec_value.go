@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/hashicorp/nomad/api"
@@ -70,4 +71,26 @@ func (s *spec[T]) AttrNames() []string {
 		return []string{"driver", "name"}
 	}
 	return nil
+}
+
+// JobOf is the nomad/api job a nomad.job(...) value describes (a copy), for
+// `nvrun test`'s Nomad fake (state.nomad(jobs=[nomad.job(...)])). A job that holds a
+// value known only after apply is refused: a described live state is known.
+func JobOf(v starlark.Value) (*api.Job, error) {
+	js, ok := v.(*spec[api.Job])
+	if !ok {
+		return nil, fmt.Errorf("want a nomad.job value, not %s", v.Type())
+	}
+	if js.taint != nil && len(js.taint.unknowns) > 0 {
+		return nil, fmt.Errorf("job %q holds values known only after apply (%s)", *js.v.ID, js.taint.unknowns[0])
+	}
+	b, err := json.Marshal(js.v)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", *js.v.ID, err)
+	}
+	var out api.Job
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("job %q: %w", *js.v.ID, err)
+	}
+	return &out, nil
 }

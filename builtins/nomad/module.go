@@ -24,9 +24,12 @@ package nomad
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -49,6 +52,14 @@ type Options struct {
 	// ReachWait is how long an apply gives a Nomad that does not answer before failing:
 	// zero means 10s, or 90s after an on_change command (a restart) ran.
 	ReachWait time.Duration
+	// WrapTransport wraps the HTTP transport of the run's Nomad client (nomad/api), so
+	// a test can count the requests nvrun sends, or `nvrun test` can answer them with a
+	// fake (runtime/fakenet). Nil: nomad/api's own transport, as always.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// AgentFiles is where nomad.agent_config and nomad.agent_config_read read and write
+	// the agent config file and how on_change runs (agent_files.go). Nil: the local
+	// file system and a real process.
+	AgentFiles AgentFiles
 }
 
 // Module returns the nomad module; nvrun wires it with zero Options.
@@ -136,6 +147,27 @@ func (m *module) clientConfig() *api.Config {
 	return cfg
 }
 
+// wrappedHTTPClient is the HTTP client nomad/api would build for cfg (pooled, TLS from
+// cfg.TLSConfig), with its transport wrapped.
+func wrappedHTTPClient(cfg *api.Config, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, error) {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	hc := &http.Client{Transport: tr}
+	if err := api.ConfigureTLS(hc, cfg.TLSConfig); err != nil {
+		return nil, err
+	}
+	hc.Transport = wrap(hc.Transport)
+	return hc, nil
+}
+
 // address is the Nomad address for messages, without any user:password.
 func (m *module) address() string {
 	addr := m.run.Env("NOMAD_ADDR")
@@ -151,7 +183,13 @@ func (m *module) address() string {
 
 func (m *module) getClient() (*api.Client, error) {
 	if m.client == nil && m.clientErr == nil {
-		m.client, m.clientErr = api.NewClient(m.clientConfig())
+		cfg := m.clientConfig()
+		if m.opts.WrapTransport != nil {
+			cfg.HttpClient, m.clientErr = wrappedHTTPClient(cfg, m.opts.WrapTransport)
+		}
+		if m.clientErr == nil {
+			m.client, m.clientErr = api.NewClient(cfg)
+		}
 		if m.clientErr != nil {
 			m.clientErr = fmt.Errorf("nomad client for %s: %w", m.address(), m.clientErr)
 		}

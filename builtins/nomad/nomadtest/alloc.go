@@ -324,7 +324,9 @@ func (r *allocRunner) run() {
 		close(r.tasksDone)
 		return
 	}
-	if err := buildAllocDir(r.allocDir); err != nil {
+	if s.cfg.InMemory {
+		// no alloc directory in memory
+	} else if err := buildAllocDir(r.allocDir); err != nil {
 		s.logf("alloc %s: %v", r.id, err)
 	}
 	r.receiveTasks()
@@ -574,7 +576,8 @@ func (r *allocRunner) watchHealth() {
 				if healthySince.IsZero() {
 					healthySince = time.Now()
 				}
-				if time.Since(healthySince) >= dur(u.MinHealthyTime) {
+				// In memory, healthy as soon as it runs: there is nothing to watch.
+				if s.cfg.InMemory || time.Since(healthySince) >= dur(u.MinHealthyTime) {
 					r.setHealth(true)
 					healthySince = time.Time{}
 					continue

@@ -54,12 +54,22 @@ type agentState struct {
 // loadAgentConfig reads and decodes the agent configuration file. A missing file (or
 // no path) means Vault is disabled; later vault blocks override earlier fields, as
 // Nomad merges them.
-func loadAgentConfig(path string) (*vaultConfig, string, error) {
-	out := &vaultConfig{}
+func (s *Server) loadAgentConfig() (*vaultConfig, string, error) {
+	if src := s.cfg.AgentConfigSource; src != nil {
+		b, err := src()
+		return decodeAgentConfig(b, err, "agent config")
+	}
+	path := s.cfg.AgentConfigPath
 	if path == "" {
-		return out, "", nil
+		return &vaultConfig{}, "", nil
 	}
 	b, err := os.ReadFile(path)
+	return decodeAgentConfig(b, err, path)
+}
+
+// decodeAgentConfig decodes the agent configuration read (b, err) from path.
+func decodeAgentConfig(b []byte, err error, path string) (*vaultConfig, string, error) {
+	out := &vaultConfig{}
 	if errors.Is(err, os.ErrNotExist) {
 		return out, "", nil
 	}
@@ -165,7 +175,7 @@ func decodeAgentFile(src string) (*agentFile, error) {
 // token is then validated in the background, as Nomad 1.6 does, and a token that fails
 // validation fails the tasks that need a Vault token (see the task events).
 func (s *Server) Reload() error {
-	vc, issuer, err := loadAgentConfig(s.cfg.AgentConfigPath)
+	vc, issuer, err := s.loadAgentConfig()
 	if err != nil {
 		s.logf("reloading the agent configuration failed, keeping the previous one: %v", err)
 		return fmt.Errorf("nomadtest: reload: %w", err)
@@ -183,7 +193,9 @@ func (s *Server) applyAgentConfig(vc *vaultConfig, issuer string) {
 	next := &agentState{vault: vc, oidcIssuer: issuer}
 	if old != nil && reflect.DeepEqual(old.vault, vc) && !old.conn.failed() {
 		next.conn = old.conn
-	} else if vc.tokenFlow() {
+	} else if vc.tokenFlow() && !s.cfg.InMemory {
+		// In memory there is no Vault to validate the server token with, and no task
+		// asks for a token.
 		next.conn = s.connectVault(vc)
 	}
 	s.agent = next

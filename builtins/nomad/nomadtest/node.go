@@ -47,6 +47,10 @@ func newNodeInfo(cfg Config) nodeInfo {
 	return n
 }
 
+// InMemoryVaultVersion is the Vault version an InMemory double's node fingerprints
+// (the test substrate's).
+const InMemoryVaultVersion = "1.14.1"
+
 func osName() string {
 	b, err := os.ReadFile("/etc/os-release")
 	if err != nil {
@@ -69,7 +73,10 @@ func (s *Server) fingerprint(ctx context.Context) map[string]string {
 		attrs[k] = v
 	}
 	attrs["nomad.version"] = s.version() // the agent config selects 1.6 or 1.10
-	if vc, err := s.readVaultConfig(); err == nil && vc.enabled() {
+	if vc, err := s.readVaultConfig(); err == nil && vc.enabled() && s.cfg.InMemory {
+		attrs["vault.accessible"] = "true"
+		attrs["vault.version"] = InMemoryVaultVersion
+	} else if err == nil && vc.enabled() {
 		if version, ok := vaultVersion(ctx, vc.address()); ok {
 			attrs["vault.accessible"] = "true"
 			attrs["vault.version"] = version

@@ -16,6 +16,8 @@ type portAllocator struct {
 	r    PortRange
 	used map[int]string // port -> owning alloc ID
 	next int
+
+	inMemory bool // no probe: nothing will listen on the port (Config.InMemory)
 }
 
 func newPortAllocator(r PortRange) *portAllocator {
@@ -52,11 +54,13 @@ func (p *portAllocator) dynamic(owner string) (int, error) {
 		if _, taken := p.used[port]; taken {
 			continue
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
+		if !p.inMemory {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			ln.Close()
 		}
-		ln.Close()
 		p.used[port] = owner
 		return port, nil
 	}

@@ -84,6 +84,23 @@ type Config struct {
 	// has elected itself leader, over a second after start; the nomad shim models that.
 	NodeRegisterAfter time.Duration
 
+	// InMemory runs the double without a socket, a process or the network, for
+	// `nvrun test`'s Nomad fake (builtins/nomad/nomadfake): New listens on nothing (serve
+	// Server.Handler, e.g. with runtime/fakenet), every task driver is simulated (the node
+	// has raw_exec and SimulateDrivers), and a task starts at once: no task directory,
+	// Vault token, workload identity, template or Consul service. An allocation is
+	// healthy as soon as its tasks run (min_healthy_time is not waited out), so a
+	// deployment succeeds at once. Ports are handed out without probing the host, and the
+	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
+	// agent config enables it, without asking it. The API, the job store, validation,
+	// plans and diffs, evaluations and deployments are those of the double.
+	InMemory bool
+
+	// AgentConfigSource, when set, is read instead of AgentConfigPath (at New and on
+	// Reload): the agent config's text, or an error wrapping fs.ErrNotExist for a
+	// missing file (Vault disabled).
+	AgentConfigSource func() ([]byte, error)
+
 	// Logf receives the double's own log lines (never secrets). Nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -101,6 +118,7 @@ type Server struct {
 	ownDataDir bool
 	ln         net.Listener
 	http       *http.Server
+	handler    http.Handler // the API, also without a listener (InMemory)
 	node       nodeInfo
 	nodeRec    *nodeRecord        // guarded by mu (node_register.go)
 	logs       logHub             // the agent log's monitors (agent_monitor.go)
@@ -191,7 +209,9 @@ func New(cfg Config) (*Server, error) {
 		registrations: map[nsID]int{},
 		index:         1,
 	}
-	if cfg.DataDir == "" {
+	if cfg.InMemory {
+		// no data directory: tasks get none
+	} else if cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "nomadtest-")
 		if err != nil {
 			return nil, fmt.Errorf("nomadtest: data dir: %w", err)
@@ -201,13 +221,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nomadtest: data dir: %w", err)
 	}
 	// Task users (e.g. postgres) must be able to traverse to their task directory.
-	if err := os.Chmod(s.cfg.DataDir, 0o711); err != nil {
-		return nil, fmt.Errorf("nomadtest: data dir: %w", err)
+	if !cfg.InMemory {
+		if err := os.Chmod(s.cfg.DataDir, 0o711); err != nil {
+			return nil, fmt.Errorf("nomadtest: data dir: %w", err)
+		}
 	}
 	s.node = newNodeInfo(s.cfg)
 	s.ports = newPortAllocator(cfg.PortRange)
+	s.ports.inMemory = cfg.InMemory
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	vc, issuer, err := loadAgentConfig(cfg.AgentConfigPath)
+	vc, issuer, err := s.loadAgentConfig()
 	if err != nil {
 		s.cancel()
 		s.cleanupDataDir()
@@ -219,6 +242,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nomadtest: keyring: %w", err)
 	}
 	s.applyAgentConfig(vc, issuer)
+	s.handler = s.router()
+	if cfg.InMemory {
+		s.startClient()
+		return s, nil
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -236,7 +264,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nomadtest: %w", err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.http = &http.Server{Handler: s.router(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
 	s.startClient()
 	return s, nil
@@ -263,7 +291,9 @@ func (s *Server) Close() {
 	// Cancelling first releases blocking queries and aborts Vault calls in progress.
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = s.http.Shutdown(ctx)
+	if s.http != nil {
+		_ = s.http.Shutdown(ctx)
+	}
 	if s.gossip != nil {
 		_ = s.gossip.Shutdown(ctx)
 	}
@@ -280,6 +310,10 @@ func (s *Server) cleanupDataDir() {
 		_ = os.RemoveAll(s.cfg.DataDir)
 	}
 }
+
+// Handler is the double's HTTP API: what New serves at URL, and what an InMemory double
+// is used through (it has no URL).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // DataDir is where allocation directories live: DataDir/<alloc ID>/<task>/{local,secrets,tmp}
 // and DataDir/<alloc ID>/alloc.

@@ -160,6 +160,11 @@ func (tr *taskRunner) run() {
 		return
 	}
 	tr.emit(taskSetupEvent("Building Task Directory"))
+	if tr.s.cfg.InMemory {
+		// No directory, token, identity or template: the task starts at once.
+		tr.runSimulated()
+		return
+	}
 	uid, gid, err := tr.buildDir()
 	if err != nil {
 		ev := newEvent(api.TaskSetupFailure, err.Error())
