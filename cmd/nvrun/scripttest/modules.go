@@ -1,10 +1,16 @@
 package scripttest
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"net"
 	stdhttp "net/http"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/nvrun/nvrun/builtins/consul"
 	"github.com/nvrun/nvrun/builtins/http"
@@ -17,7 +23,8 @@ import (
 // modules wires the builtin modules for one plan() or apply(): every client's transport
 // is its described fake, served in memory, or fakenet.Unreachable for a server the test
 // does not describe (its part then plans as offline, with the runtime's usual warning).
-// tmp is the run's own directory (the keys file).
+// Consul's DNS and Nomad's agent config file go to the fakes too. tmp is the run's own
+// directory (the keys file).
 func modules(servers map[string]*described, tmp string) []runtime.Module {
 	return []runtime.Module{
 		vault.Module(vault.Options{
@@ -25,8 +32,15 @@ func modules(servers map[string]*described, tmp string) []runtime.Module {
 			Stderr:        io.Discard, // the keys of a fake Vault are made up
 			WrapTransport: transport(servers, "vault"),
 		}),
-		nomad.Module(nomad.Options{PollInterval: pollInterval}),
-		consul.Module(consul.Options{WrapTransport: transport(servers, "consul")}),
+		nomad.Module(nomad.Options{
+			WrapTransport: transport(servers, "nomad"),
+			AgentFiles:    agentFiles(servers),
+			PollInterval:  pollInterval,
+			// A Nomad the test does not describe never comes back: fail at once rather
+			// than after the real agent's restart patience.
+			ReachWait: time.Nanosecond,
+		}),
+		consul.Module(consul.Options{WrapTransport: transport(servers, "consul"), Resolve: resolver(servers)}),
 		http.Module(http.Options{WrapTransport: transport(servers, "http")}),
 	}
 }
@@ -42,4 +56,31 @@ func transport(servers map[string]*described, kind string) func(stdhttp.RoundTri
 		rt = fakenet.Transport(d.fake)
 	}
 	return func(stdhttp.RoundTripper) stdhttp.RoundTripper { return rt }
+}
+
+// agentFiles is the described Nomad's agent config file; with no Nomad described, a
+// machine with no agent config (a file the script writes lives in memory for the run).
+// Never the local file system, never a real on_change command.
+func agentFiles(servers map[string]*described) nomad.AgentFiles {
+	if d := servers["nomad"]; d != nil {
+		if f, ok := d.fake.(nomad.AgentFiles); ok {
+			return f
+		}
+	}
+	return newNoAgentFiles()
+}
+
+// resolver answers consul.srv's DNS questions from the described Consul, or as a DNS
+// server that is down.
+func resolver(servers map[string]*described) func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if d := servers["consul"]; d != nil {
+		if r, ok := d.fake.(interface {
+			Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
+		}); ok {
+			return r.Resolve
+		}
+	}
+	return func(context.Context, string, uint16) (*dns.Msg, error) {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Err: fmt.Errorf("consul is not described by the test's state: %w", syscall.ECONNREFUSED)}
+	}
 }

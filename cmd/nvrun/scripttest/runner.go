@@ -84,7 +84,8 @@ type testFunc struct {
 // discover executes the file once and lists its test functions in source order. A
 // test_ function that takes parameters is an error: nothing could pass them.
 func discover(ctx context.Context, path string, src []byte, run *regexp.Regexp) ([]testFunc, error) {
-	globals, _, err := execFile(ctx, path, src, nil)
+	globals, _, done, err := execFile(ctx, path, src, nil)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,8 @@ func runTest(ctx context.Context, path string, src []byte, tf testFunc) Test {
 	start := time.Now()
 	t := Test{Name: tf.name, Pos: fmt.Sprintf("%s:%d", path, tf.pos.Line)}
 	var out bytes.Buffer
-	globals, thread, err := execFile(ctx, path, src, &out)
+	globals, thread, done, err := execFile(ctx, path, src, &out)
+	defer done()
 	if err == nil {
 		_, err = starlark.Call(thread, globals[tf.name], nil, nil)
 	}
@@ -126,10 +128,11 @@ func runTest(ctx context.Context, path string, src []byte, tf testFunc) Test {
 }
 
 // execFile executes a test file in a fresh interpreter with the test API predeclared.
-// print() goes to out (nil: discarded), shown with a failure or under -v.
-func execFile(ctx context.Context, path string, src []byte, out *bytes.Buffer) (starlark.StringDict, *starlark.Thread, error) {
+// print() goes to out (nil: discarded), shown with a failure or under -v. done stops
+// the fakes the file described, once the test is over.
+func execFile(ctx context.Context, path string, src []byte, out *bytes.Buffer) (globals starlark.StringDict, thread *starlark.Thread, done func(), err error) {
 	t := &tester{ctx: ctx, file: path}
-	thread := &starlark.Thread{
+	thread = &starlark.Thread{
 		Name: "nvrun test " + path,
 		Print: func(_ *starlark.Thread, msg string) {
 			if out != nil {
@@ -141,12 +144,12 @@ func execFile(ctx context.Context, path string, src []byte, out *bytes.Buffer) (
 		},
 	}
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
-	defer stop()
-	globals, err := starlark.ExecFileOptions(fileOptions, thread, path, src, t.predeclared())
+	done = func() { stop(); t.close() }
+	globals, err = starlark.ExecFileOptions(fileOptions, thread, path, src, t.predeclared())
 	if err != nil {
-		return nil, nil, setupError(err, path)
+		return nil, nil, done, setupError(err, path)
 	}
-	return globals, thread, nil
+	return globals, thread, done, nil
 }
 
 // setupError is the error of executing the file's top level: a syntax error already

@@ -9,14 +9,12 @@ import (
 	"go.starlark.net/starlark"
 )
 
-type kind struct {
-	name  string
-	build func(kwargs []starlark.Tuple) (http.Handler, error)
+func standinVault([]starlark.Tuple) (http.Handler, error) {
+	return nil, fmt.Errorf("state.vault: not yet")
 }
 
-var kinds = []kind{
-	{"vault", func([]starlark.Tuple) (http.Handler, error) { return nil, fmt.Errorf("state.vault: not yet") }},
-	{"http", standinHTTP},
+func standinConsul([]starlark.Tuple) (http.Handler, error) {
+	return nil, fmt.Errorf("state.consul: not yet")
 }
 
 type standinAnswers map[string]string

@@ -25,7 +25,7 @@ func (d *described) Truth() starlark.Bool  { return starlark.True }
 func (d *described) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: %s", d.Type()) }
 
 // stateModule is `state`: one builder per kind of server (fakes.go).
-func stateModule() *starlarkstruct.Module {
+func (t *tester) stateModule() *starlarkstruct.Module {
 	members := starlark.StringDict{}
 	for _, k := range kinds {
 		members[k.name] = starlark.NewBuiltin("state."+k.name, func(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -35,6 +35,9 @@ func stateModule() *starlarkstruct.Module {
 			f, err := k.build(kwargs)
 			if err != nil {
 				return nil, err // the fake names the key; the runner adds the test file's line
+			}
+			if c, ok := f.(interface{ Close() }); ok {
+				t.closers = append(t.closers, c.Close) // a fake with background work (Nomad's)
 			}
 			return &described{kind: k.name, fake: f}, nil
 		})

@@ -11,8 +11,17 @@ import (
 // tester is the test API of one interpreter (one test function, or the file's
 // discovery run): the file it runs, for relative script paths and positions.
 type tester struct {
-	ctx  context.Context
-	file string
+	ctx     context.Context
+	file    string
+	closers []func() // the fakes' Close, when the test ends
+}
+
+// close stops the fakes the test described.
+func (t *tester) close() {
+	for _, c := range t.closers {
+		c()
+	}
+	t.closers = nil
 }
 
 func (t *tester) predeclared() starlark.StringDict {
@@ -20,7 +29,7 @@ func (t *tester) predeclared() starlark.StringDict {
 		"plan":   starlark.NewBuiltin("plan", t.runBuiltin(planMode)),
 		"apply":  starlark.NewBuiltin("apply", t.runBuiltin(applyMode)),
 		"assert": assertModule(),
-		"state":  stateModule(),
+		"state":  t.stateModule(),
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
 	}

@@ -1,0 +1,25 @@
+package scripttest
+
+import (
+	"net/http"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nvrun/nvrun/builtins/nomad/nomadfake"
+)
+
+// kind is one kind of described server: state.<name>(...) builds its fake, which
+// answers the module's HTTP API in memory.
+type kind struct {
+	name  string
+	build func(kwargs []starlark.Tuple) (http.Handler, error)
+}
+
+// kinds are the servers a test can describe, each served by the fake beside its
+// builtin module (kept honest by that package's conformance suite).
+var kinds = []kind{
+	{"vault", standinVault},
+	{"nomad", func(kw []starlark.Tuple) (http.Handler, error) { return nomadfake.FromStarlark(kw) }},
+	{"consul", standinConsul},
+	{"http", standinHTTP},
+}
