@@ -1,0 +1,209 @@
+// Package vaultfake is an in-memory Vault for `nvrun test`: an http.Handler that speaks
+// the subset of Vault 1.14's HTTP API that builtins/vault uses, with Vault's status
+// codes, JSON shapes and error texts for the answers nvrun reads. The builtin's own
+// code runs unchanged against it (runtime/fakenet plugs it in as the client's
+// transport), and conformance_test.go runs one table of requests against it and
+// against the real Vault, so the two cannot drift apart unnoticed.
+//
+// Tokens: unless the state lists tokens, any non-empty token is valid and root-like
+// (a described Vault is one the test may do anything with). With tokens=[...], only
+// the listed tokens, the root token of vault.init and the tokens the fake minted are
+// valid; any other gets Vault's 403 "permission denied", and requests are checked
+// against the token's policies.
+package vaultfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Fake is an in-memory Vault; safe for concurrent use (plans may read concurrently).
+type Fake struct {
+	mu sync.Mutex
+
+	initialized, sealed bool
+	shares, threshold   int
+	unsealKeys          []string // hex
+	progress            int      // unseal keys submitted so far
+	clusterName         string
+	clusterID           string
+
+	policies   map[string]string         // name -> HCL text; "default" included, "root" implicit
+	tokenRoles map[string]map[string]any // name -> the role as Vault reads it back
+	mounts     map[string]*mount         // "path/" -> secrets engine
+	auths      map[string]*mount         // "path/" -> auth method
+	tokens     map[string]*token         // by token
+	accessors  map[string]*token         // by accessor
+	anyToken   bool                      // no tokens described: every non-empty token is root-like
+	data       map[string]map[string]any // generic paths (kv, database config and roles, jwt config and roles)
+	leases     map[string]string         // lease id -> the path that issued it
+
+	seq int // for made-up ids: deterministic, so a fake's answers are reproducible
+}
+
+// New returns an initialised, unsealed Vault as `vault operator init` leaves it: the
+// default policy, the token auth method, the cubbyhole, identity and sys mounts, and
+// any token accepted as root.
+func New() *Fake {
+	f := &Fake{
+		initialized: true, shares: 1, threshold: 1,
+		policies: map[string]string{}, tokenRoles: map[string]map[string]any{},
+		mounts: map[string]*mount{}, auths: map[string]*mount{},
+		tokens: map[string]*token{}, accessors: map[string]*token{},
+		anyToken: true, data: map[string]map[string]any{}, leases: map[string]string{},
+	}
+	f.unsealKeys = []string{f.hexID(33)}
+	f.setInitialised()
+	return f
+}
+
+// setInitialised sets up what sys/init creates: built-in mounts and the default policy.
+func (f *Fake) setInitialised() {
+	f.initialized = true
+	f.clusterName = "vault-cluster-" + f.hexID(4)
+	f.clusterID = f.uuid()
+	f.policies["default"] = defaultPolicy
+	f.mounts["cubbyhole/"] = f.newMount("cubbyhole", "per-token private secret storage", nil)
+	f.mounts["cubbyhole/"].Local = true
+	f.mounts["identity/"] = f.newMount("identity", "identity store", nil)
+	f.mounts["sys/"] = f.newMount("system", "system endpoints used for control, policy and debugging", nil)
+	f.mounts["sys/"].SealWrap = true
+	f.auths["token/"] = f.newMount("token", "token based credentials", nil)
+	f.auths["token/"].Accessor = "auth_token_" + f.hexID(4)
+}
+
+// request is one API call as the handlers see it.
+type request struct {
+	op    string // "read", "list", "update" (PUT/POST), "delete"
+	path  string // without /v1/ and without a trailing slash
+	body  map[string]any
+	token string
+	tok   *token // the caller's token, once checked; nil for unauthenticated paths
+}
+
+// answer is what a handler returns: a status and a JSON body (nil: no body).
+type answer struct {
+	status int
+	body   any
+}
+
+func ok(body any) answer { return answer{http.StatusOK, body} }
+func noContent() answer  { return answer{http.StatusNoContent, nil} }
+func fail(status int, msgs ...string) answer {
+	if msgs == nil {
+		msgs = []string{}
+	}
+	return answer{status, map[string]any{"errors": msgs}}
+}
+
+// multi is how Vault wraps some errors (a go-multierror of one).
+func multi(msg string) string { return "1 error occurred:\n\t* " + msg + "\n\n" }
+
+var (
+	notFound      = fail(http.StatusNotFound)
+	unsupported   = fail(http.StatusMethodNotAllowed, multi("unsupported operation"))
+	denied        = fail(http.StatusForbidden, "permission denied")
+	sealedAnswer  = fail(http.StatusServiceUnavailable, "Vault is sealed")
+	unsupportedSy = fail(http.StatusNotFound, multi("unsupported path"))
+)
+
+func noRoute(path string) answer {
+	return fail(http.StatusNotFound, fmt.Sprintf("no handler for route %q. route entry not found.", path))
+}
+
+// ServeHTTP answers one Vault API request.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a := f.serve(r)
+	if a.body == nil {
+		w.WriteHeader(a.status)
+		return
+	}
+	b, err := json.Marshal(a.body)
+	if err != nil {
+		a.status, b = http.StatusInternalServerError, []byte(`{"errors":["vaultfake: `+err.Error()+`"]}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(a.status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (f *Fake) serve(r *http.Request) answer {
+	path, found := strings.CutPrefix(r.URL.Path, "/v1/")
+	if !found {
+		return notFound
+	}
+	req := &request{path: strings.TrimSuffix(path, "/"), token: r.Header.Get("X-Vault-Token")}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		req.op = "read"
+		if r.URL.Query().Get("list") == "true" {
+			req.op = "list"
+		}
+	case "LIST":
+		req.op = "list"
+	case http.MethodPut, http.MethodPost:
+		req.op = "update"
+	case http.MethodDelete:
+		req.op = "delete"
+	default:
+		return unsupported
+	}
+	if raw, _ := io.ReadAll(r.Body); len(strings.TrimSpace(string(raw))) > 0 {
+		d := json.NewDecoder(strings.NewReader(string(raw)))
+		d.UseNumber()
+		if err := d.Decode(&req.body); err != nil {
+			return fail(http.StatusBadRequest, "failed to parse JSON input: "+err.Error())
+		}
+	}
+	if req.body == nil {
+		req.body = map[string]any{}
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h := f.unauthenticated(req); h != nil {
+		return *h
+	}
+	if f.sealed || !f.initialized {
+		return sealedAnswer
+	}
+	tok := f.lookupToken(req.token)
+	if tok == nil {
+		return denied
+	}
+	req.tok = tok
+	if !f.allowed(tok, req) {
+		return denied
+	}
+	return f.route(req)
+}
+
+// route sends an authenticated request to the handler of its path.
+func (f *Fake) route(req *request) answer {
+	p := req.path
+	switch {
+	case p == "sys/policies/acl" || strings.HasPrefix(p, "sys/policies/acl/"):
+		return f.servePolicy(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/policies/acl"), "/"))
+	case p == "sys/policy" || strings.HasPrefix(p, "sys/policy/"):
+		return f.serveOldPolicy(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/policy"), "/"))
+	case p == "sys/mounts" || strings.HasPrefix(p, "sys/mounts/"):
+		return f.serveMounts(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/mounts"), "/"))
+	case p == "sys/auth" || strings.HasPrefix(p, "sys/auth/"):
+		return f.serveAuths(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/auth"), "/"))
+	case p == "sys/capabilities" || p == "sys/capabilities-self":
+		return f.serveCapabilities(req)
+	case strings.HasPrefix(p, "sys/leases/") || p == "sys/revoke" || strings.HasPrefix(p, "sys/revoke-prefix/"):
+		return f.serveLeases(req)
+	case p == "sys/seal":
+		return f.serveSeal(req)
+	case p == "sys" || strings.HasPrefix(p, "sys/"):
+		return unsupportedSy
+	case strings.HasPrefix(p, "auth/token/"):
+		return f.serveTokenAuth(req, strings.TrimPrefix(p, "auth/token/"))
+	}
+	return f.serveLogical(req)
+}

@@ -1,0 +1,146 @@
+package vaultfake
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// serveLogical answers a path under a secrets engine or an auth method: the mount's
+// engine decides (kv, database, jwt); other engines store what is written, as kv v1.
+func (f *Fake) serveLogical(req *request) answer {
+	mountPath, m := f.mountOf(req.path)
+	if m == nil {
+		return noRoute(req.path)
+	}
+	rest := strings.TrimPrefix(req.path+"/", mountPath)
+	rest = strings.TrimSuffix(rest, "/")
+	switch m.Type {
+	case "kv":
+		if m.Options["version"] == "2" {
+			return f.serveKV2(req, mountPath, rest)
+		}
+		return f.serveKV(req, m, mountPath, rest)
+	case "database":
+		return f.serveDatabase(req, m, mountPath, rest)
+	case "jwt", "oidc":
+		return f.serveJWT(req, mountPath, rest)
+	case "cubbyhole", "identity", "token":
+		return unsupportedSy
+	}
+	return f.serveKV(req, m, mountPath, rest)
+}
+
+// mountOf finds the mount a path is under ("kv/", "auth/jwt/"), by longest prefix.
+func (f *Fake) mountOf(path string) (string, *mount) {
+	table, prefix, p := f.mounts, "", path+"/"
+	if a, isAuth := strings.CutPrefix(p, "auth/"); isAuth {
+		table, prefix, p = f.auths, "auth/", a
+	}
+	best := ""
+	for mp := range table {
+		if strings.HasPrefix(p, mp) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	if best == "" {
+		return "", nil
+	}
+	return prefix + best, table[best]
+}
+
+// serveKV is kv version 1: what is written is read back as it was, with the mount's
+// lease duration.
+func (f *Fake) serveKV(req *request, m *mount, mountPath, rest string) answer {
+	full := mountPath + rest
+	switch req.op {
+	case "read":
+		d := f.data[full]
+		if d == nil || rest == "" {
+			return notFound
+		}
+		s := secret(d)
+		ttl, _ := m.Config["default_lease_ttl"].(int64)
+		if ttl == 0 {
+			ttl = defaultLeaseTTL
+		}
+		s["lease_duration"] = ttl
+		return ok(s)
+	case "list":
+		return f.list(full)
+	case "update":
+		if rest == "" {
+			return unsupported
+		}
+		f.data[full] = req.body
+		return noContent()
+	case "delete":
+		delete(f.data, full)
+		return noContent()
+	}
+	return unsupported
+}
+
+// list answers a LIST of dir: the names under it, a "/" after folders; 404 if none.
+func (f *Fake) list(dir string) answer {
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	seen := map[string]bool{}
+	for p := range f.data {
+		rest, found := strings.CutPrefix(p, prefix)
+		if !found || rest == "" {
+			continue
+		}
+		if i := strings.Index(rest, "/"); i >= 0 {
+			rest = rest[:i+1]
+		}
+		seen[rest] = true
+	}
+	if len(seen) == 0 {
+		return notFound
+	}
+	keys := sortedKeys(seen)
+	sort.Strings(keys)
+	return ok(secret(map[string]any{"keys": keys}))
+}
+
+// serveKV2 is kv version 2 (data/ and metadata/), versions kept as a counter only.
+func (f *Fake) serveKV2(req *request, mountPath, rest string) answer {
+	kind, p, _ := strings.Cut(rest, "/")
+	store := mountPath + "data/" + p
+	switch {
+	case kind == "data" && p != "":
+		switch req.op {
+		case "read":
+			d := f.data[store]
+			if d == nil {
+				return notFound
+			}
+			return ok(secret(map[string]any{"data": d["data"], "metadata": d["metadata"]}))
+		case "update":
+			data, okData := req.body["data"].(map[string]any)
+			if !okData {
+				return fail(http.StatusBadRequest, "no data provided")
+			}
+			version := int64(1)
+			if old := f.data[store]; old != nil {
+				v, _ := old["metadata"].(map[string]any)["version"].(int64)
+				version = v + 1
+			}
+			meta := map[string]any{"created_time": "2026-01-01T00:00:00Z", "custom_metadata": nil, "deletion_time": "", "destroyed": false, "version": version}
+			f.data[store] = map[string]any{"data": data, "metadata": meta}
+			return ok(secret(meta))
+		case "delete":
+			delete(f.data, store)
+			return noContent()
+		}
+	case kind == "metadata":
+		switch req.op {
+		case "list":
+			return f.list(store)
+		case "delete":
+			delete(f.data, store)
+			return noContent()
+		}
+	}
+	return unsupported
+}
