@@ -6,6 +6,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/nvrun/nvrun/builtins/nomad/nomadfake"
+	"github.com/nvrun/nvrun/builtins/vault/vaultfake"
 )
 
 // kind is one kind of described server: state.<name>(...) builds its fake, which
@@ -18,7 +19,7 @@ type kind struct {
 // kinds are the servers a test can describe, each served by the fake beside its
 // builtin module (kept honest by that package's conformance suite).
 var kinds = []kind{
-	{"vault", standinVault},
+	{"vault", func(kw []starlark.Tuple) (http.Handler, error) { return vaultfake.FromStarlark(kw) }},
 	{"nomad", func(kw []starlark.Tuple) (http.Handler, error) { return nomadfake.FromStarlark(kw) }},
 	{"consul", standinConsul},
 	{"http", standinHTTP},

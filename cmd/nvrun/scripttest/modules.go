@@ -24,8 +24,12 @@ import (
 // is its described fake, served in memory, or fakenet.Unreachable for a server the test
 // does not describe (its part then plans as offline, with the runtime's usual warning).
 // Consul's DNS and Nomad's agent config file go to the fakes too. tmp is the run's own
-// directory (the keys file).
-func modules(servers map[string]*described, tmp string) []runtime.Module {
+// directory (the keys file). reached, if set, is told when the script contacts a server
+// the test does not describe.
+func modules(servers map[string]*described, tmp string, reached func(kind string)) []runtime.Module {
+	transport := func(servers map[string]*described, kind string) func(stdhttp.RoundTripper) stdhttp.RoundTripper {
+		return transport(servers, kind, reached)
+	}
 	return []runtime.Module{
 		vault.Module(vault.Options{
 			KeysFile:      filepath.Join(tmp, "vault-keys.json"),
@@ -40,7 +44,7 @@ func modules(servers map[string]*described, tmp string) []runtime.Module {
 			// than after the real agent's restart patience.
 			ReachWait: time.Nanosecond,
 		}),
-		consul.Module(consul.Options{WrapTransport: transport(servers, "consul"), Resolve: resolver(servers)}),
+		consul.Module(consul.Options{WrapTransport: transport(servers, "consul"), Resolve: resolver(servers, reached)}),
 		http.Module(http.Options{WrapTransport: transport(servers, "http")}),
 	}
 }
@@ -50,8 +54,8 @@ func modules(servers map[string]*described, tmp string) []runtime.Module {
 const pollInterval = 5 * time.Millisecond
 
 // transport replaces a module client's transport (it never dials) with the fake.
-func transport(servers map[string]*described, kind string) func(stdhttp.RoundTripper) stdhttp.RoundTripper {
-	rt := fakenet.Unreachable(kind)
+func transport(servers map[string]*described, kind string, reached func(string)) func(stdhttp.RoundTripper) stdhttp.RoundTripper {
+	var rt stdhttp.RoundTripper = undescribed{kind: kind, rt: fakenet.Unreachable(kind), reached: reached}
 	if d := servers[kind]; d != nil {
 		rt = fakenet.Transport(d.fake)
 	}
@@ -72,7 +76,7 @@ func agentFiles(servers map[string]*described) nomad.AgentFiles {
 
 // resolver answers consul.srv's DNS questions from the described Consul, or as a DNS
 // server that is down.
-func resolver(servers map[string]*described) func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+func resolver(servers map[string]*described, reached func(string)) func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	if d := servers["consul"]; d != nil {
 		if r, ok := d.fake.(interface {
 			Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
@@ -81,6 +85,24 @@ func resolver(servers map[string]*described) func(ctx context.Context, name stri
 		}
 	}
 	return func(context.Context, string, uint16) (*dns.Msg, error) {
+		if reached != nil {
+			reached("consul")
+		}
 		return nil, &net.OpError{Op: "dial", Net: "udp", Err: fmt.Errorf("consul is not described by the test's state: %w", syscall.ECONNREFUSED)}
 	}
+}
+
+// undescribed is the transport of a server the test does not describe: it answers as a
+// server that is down, after telling reached.
+type undescribed struct {
+	kind    string
+	rt      stdhttp.RoundTripper
+	reached func(string)
+}
+
+func (u undescribed) RoundTrip(req *stdhttp.Request) (*stdhttp.Response, error) {
+	if u.reached != nil {
+		u.reached(u.kind)
+	}
+	return u.rt.RoundTrip(req)
 }

@@ -64,16 +64,25 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 			// Not the process's environment: no VAULT_ADDR, token or proxy of the user
 			// reaches the script.
 			Environ: []string{"HOME=" + tmp, "VAULT_TOKEN=" + testToken},
-			Modules: modules(servers, tmp),
+			Modules: modules(servers, tmp, nil),
 			Stdlib:  stdlib.FS,
 			Out:     io.Discard,
 		}
+		ctx := t.ctx
+		var reached *reachedServers
 		if mode == applyMode {
 			opts.Mode = runtime.Apply
+			ctx, reached = stopOnUndescribed(ctx)
+			opts.Modules = modules(servers, tmp, reached.add)
+			defer reached.stop()
 		}
 		red := runtime.NewRedactor()
-		res, err := runtime.Exec(t.ctx, opts, red)
-		return resultValue(res, runError(err, red)), nil
+		res, err := runtime.Exec(ctx, opts, red)
+		msg := runError(err, red)
+		if err != nil && reached != nil {
+			msg = reached.explain(msg)
+		}
+		return resultValue(res, msg), nil
 	}
 }
 

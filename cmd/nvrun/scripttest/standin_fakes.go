@@ -9,10 +9,6 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func standinVault([]starlark.Tuple) (http.Handler, error) {
-	return nil, fmt.Errorf("state.vault: not yet")
-}
-
 func standinConsul([]starlark.Tuple) (http.Handler, error) {
 	return nil, fmt.Errorf("state.consul: not yet")
 }
