@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -35,7 +36,8 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 		var script string
 		vars := new(starlark.Dict)
 		var state starlark.Value = starlark.None
-		if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "script", &script, "vars?", &vars, "state?", &state); err != nil {
+		env := new(starlark.Dict)
+		if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "script", &script, "vars?", &vars, "state?", &state, "env?", &env); err != nil {
 			return nil, err
 		}
 		path, err := scriptPath(t.file, script)
@@ -57,13 +59,15 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 		}
 		defer os.RemoveAll(tmp)
+		environ, err := environment(fn.Name(), env, tmp)
+		if err != nil {
+			return nil, err
+		}
 		opts := runtime.Options{
 			Script: path,
 			Mode:   runtime.Plan,
 			Vars:   settings,
-			// Not the process's environment: no VAULT_ADDR, token or proxy of the user
-			// reaches the script.
-			Environ: []string{"HOME=" + tmp, "VAULT_TOKEN=" + testToken},
+			Environ: environ,
 			Modules: modules(servers, tmp, nil),
 			Stdlib:  stdlib.FS,
 			Out:     io.Discard,
@@ -111,6 +115,28 @@ func varSettings(fn string, vars *starlark.Dict) ([]string, error) {
 		}
 		out = append(out, string(k)+"="+raw)
 	}
+	return out, nil
+}
+
+// environment is the script's whole environment: not the process's, so no VAULT_ADDR,
+// token or proxy of the user running the tests reaches it. HOME is the run's directory
+// (no ~/.vault-token is read) and VAULT_TOKEN the test token; env={...} adds to them
+// or overrides them (a state that lists its tokens names the one to log in with).
+func environment(fn string, env *starlark.Dict, tmp string) ([]string, error) {
+	vals := map[string]string{"HOME": tmp, "VAULT_TOKEN": testToken}
+	for _, it := range env.Items() {
+		k, ok1 := it[0].(starlark.String)
+		v, ok2 := it[1].(starlark.String)
+		if !ok1 || !ok2 || k == "" || strings.Contains(string(k), "=") {
+			return nil, fmt.Errorf("%s: env: want {NAME: \"value\"} strings, got %s: %s", fn, it[0], it[1].Type())
+		}
+		vals[string(k)] = string(v)
+	}
+	out := make([]string, 0, len(vals))
+	for k, v := range vals {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
 	return out, nil
 }
 
