@@ -136,6 +136,11 @@
 //     go-bexpr is not available to the double, and an unfiltered answer would be wrong.
 //   - allow_unauthenticated = false is not enforced: a job's VaultToken and ConsulToken
 //     are accepted and dropped, as with Nomad's default (true).
+//   - Config.InMemory (for `nvrun test`'s fake, builtins/nomad/nomadfake) serves the same
+//     API through Server.Handler with no socket, process or network: tasks are marked
+//     running at once, with no directory, Vault token, identity, template or service,
+//     and are healthy at once; the node fingerprints Vault as accessible without asking.
+//     Config.AgentConfigSource replaces the agent config file with a function.
 //   - Config.NoClient runs a server-only agent (client.enabled = false): no node, every
 //     placement fails and leaves a blocked evaluation. The client node registers after
 //     the agent is up (Config.NodeRegisterAfter later; the shim waits a second, as a

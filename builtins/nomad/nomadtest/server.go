@@ -92,7 +92,8 @@ type Config struct {
 	// healthy as soon as its tasks run (min_healthy_time is not waited out), so a
 	// deployment succeeds at once. Ports are handed out without probing the host, and the
 	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
-	// agent config enables it, without asking it. The API, the job store, validation,
+	// agent config enables it, without asking it. Dynamic ports are handed out in order from
+	// the bottom of PortRange (20000 by default). The API, the job store, validation,
 	// plans and diffs, evaluations and deployments are those of the double.
 	InMemory bool
 
@@ -228,7 +229,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.node = newNodeInfo(s.cfg)
 	s.ports = newPortAllocator(cfg.PortRange)
-	s.ports.inMemory = cfg.InMemory
+	if cfg.InMemory {
+		// Nothing listens in memory: hand out ports from the bottom of the range, so a
+		// test knows the first dynamic port (20000).
+		s.ports.inMemory, s.ports.next = true, cfg.PortRange.Min
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	vc, issuer, err := s.loadAgentConfig()
 	if err != nil {
