@@ -5,6 +5,8 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/nvrun/nvrun/builtins/consul/consulfake"
+	"github.com/nvrun/nvrun/builtins/http/httpfake"
 	"github.com/nvrun/nvrun/builtins/nomad/nomadfake"
 	"github.com/nvrun/nvrun/builtins/vault/vaultfake"
 )
@@ -17,10 +19,11 @@ type kind struct {
 }
 
 // kinds are the servers a test can describe, each served by the fake beside its
-// builtin module (kept honest by that package's conformance suite).
+// builtin module (kept honest by that package's conformance suite against the real
+// server).
 var kinds = []kind{
 	{"vault", func(kw []starlark.Tuple) (http.Handler, error) { return vaultfake.FromStarlark(kw) }},
 	{"nomad", func(kw []starlark.Tuple) (http.Handler, error) { return nomadfake.FromStarlark(kw) }},
-	{"consul", standinConsul},
-	{"http", standinHTTP},
+	{"consul", func(kw []starlark.Tuple) (http.Handler, error) { return consulfake.FromStarlark(kw) }},
+	{"http", func(kw []starlark.Tuple) (http.Handler, error) { return httpfake.FromStarlark(kw) }},
 }

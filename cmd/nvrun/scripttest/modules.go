@@ -58,6 +58,11 @@ func transport(servers map[string]*described, kind string, reached func(string))
 	var rt stdhttp.RoundTripper = undescribed{kind: kind, rt: fakenet.Unreachable(kind), reached: reached}
 	if d := servers[kind]; d != nil {
 		rt = fakenet.Transport(d.fake)
+		if own, ok := d.fake.(stdhttp.RoundTripper); ok {
+			// A fake that is a transport itself (httpfake) fails a request it has no
+			// answer for as the request's own error, naming it.
+			rt = own
+		}
 	}
 	return func(stdhttp.RoundTripper) stdhttp.RoundTripper { return rt }
 }
