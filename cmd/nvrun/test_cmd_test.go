@@ -49,6 +49,8 @@ func TestTestCommand(t *testing.T) {
 			not:    []string{`test_ok`}},
 		{name: "unknown state key", args: []string{dir + "bad/statekey_test.star"}, code: 1,
 			stdout: []string{`(?m)^--- FAIL: test_typo \(` + dir + `bad/statekey_test.star:2\)\n    state.http: unknown key "answer" \(did you mean "answers"\?\)`}},
+		{name: "unknown state.vault key at the top level", args: []string{dir + "bad/vaultkey_test.star"}, code: 1,
+			stdout: []string{`(?m)^` + dir + `bad/vaultkey_test.star:2: state.vault: unknown key "polices" \(did you mean "policies"\?\)\nFAIL\t` + dir + `bad/vaultkey_test.star \[setup failed\]`}},
 		{name: "script outside the test's tree", args: []string{dir + "bad/outside/sub"}, code: 1,
 			stdout: []string{`(?m)^--- FAIL: test_escapes \(` + dir + `bad/outside/sub/outside_test.star:2\)\n    plan: script "../x.star" is outside the test file's directory tree`}},
 		{name: "bad -run regex", args: []string{"-run", "(", dir + "pass"}, code: 2,
@@ -114,8 +116,8 @@ func TestTestCommandJUnit(t *testing.T) {
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("the report is not XML: %v\n%s", err, data)
 	}
-	if doc.Tests != 9 || doc.Failures != 2 || doc.Errors != 1 || len(doc.Suites) != 3 {
-		t.Fatalf("totals: tests=%d failures=%d errors=%d suites=%d, want 9, 2, 1, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), data)
+	if doc.Tests != 11 || doc.Failures != 2 || doc.Errors != 1 || len(doc.Suites) != 3 {
+		t.Fatalf("totals: tests=%d failures=%d errors=%d suites=%d, want 11, 2, 1, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), data)
 	}
 	fail := doc.Suites[1]
 	if fail.Name != "testdata/nvruntest/fail/fail_test.star" || fail.Tests != 3 || fail.Failures != 2 {

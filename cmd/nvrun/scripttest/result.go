@@ -19,7 +19,9 @@ import (
 //	.steps     [struct(number, title, position, changes)]
 //	.summary   struct(create, update, delete, call, read, unchanged)
 //	.change(address)   the first change with that address (fails naming the others)
-func resultValue(res *runtime.Result, errMsg string) starlark.Value {
+//
+// clean rewrites every text of the record (the run's temporary directory out).
+func resultValue(res *runtime.Result, errMsg string, clean func(string) string) starlark.Value {
 	if res == nil {
 		res = &runtime.Result{} // the run failed before its first record
 	}
@@ -27,7 +29,7 @@ func resultValue(res *runtime.Result, errMsg string) starlark.Value {
 	byStep := map[int][]starlark.Value{}
 	counts := map[string]int{}
 	for i, rec := range res.Records {
-		c := changeValue(rec)
+		c := changeValue(rec, clean)
 		all[i] = c
 		byStep[rec.Step] = append(byStep[rec.Step], c)
 		counts[actionOf(rec)]++
@@ -43,11 +45,11 @@ func resultValue(res *runtime.Result, errMsg string) starlark.Value {
 	}
 	warnings := make([]starlark.Value, len(res.Warnings))
 	for i, w := range res.Warnings {
-		warnings[i] = starlark.String(w)
+		warnings[i] = starlark.String(clean(w))
 	}
 	var errVal starlark.Value = starlark.None
 	if errMsg != "" {
-		errVal = starlark.String(errMsg)
+		errVal = starlark.String(clean(errMsg))
 	}
 	summary := starlark.StringDict{}
 	for _, a := range []runtime.Action{runtime.Create, runtime.Update, runtime.Delete, runtime.Call, runtime.Read, runtime.Unchanged} {
@@ -74,25 +76,25 @@ func actionOf(rec *runtime.Record) string {
 	return string(rec.Action)
 }
 
-func changeValue(rec *runtime.Record) starlark.Value {
+func changeValue(rec *runtime.Record, clean func(string) string) starlark.Value {
 	diff := make([]starlark.Value, len(rec.Diff))
 	for i, d := range rec.Diff {
 		diff[i] = structOf(starlark.StringDict{
 			"op":     starlark.String(d.Op),
-			"key":    starlark.String(d.Key),
-			"before": starlark.String(d.Before),
-			"after":  starlark.String(d.After),
+			"key":    starlark.String(clean(d.Key)),
+			"before": starlark.String(clean(d.Before)),
+			"after":  starlark.String(clean(d.After)),
 		})
 	}
 	notes := make([]starlark.Value, len(rec.Notes))
 	for i, n := range rec.Notes {
-		notes[i] = starlark.String(n)
+		notes[i] = starlark.String(clean(n))
 	}
 	return structOf(starlark.StringDict{
 		"address":  starlark.String(rec.Address),
 		"action":   starlark.String(actionOf(rec)),
 		"diff":     starlark.NewList(diff),
-		"summary":  starlark.String(rec.Summary),
+		"summary":  starlark.String(clean(rec.Summary)),
 		"notes":    starlark.NewList(notes),
 		"position": starlark.String(rec.Position),
 		"status":   starlark.String(rec.Status),
