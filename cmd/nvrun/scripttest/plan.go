@@ -65,9 +65,9 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 			return nil, err
 		}
 		opts := runtime.Options{
-			Script: path,
-			Mode:   runtime.Plan,
-			Vars:   settings,
+			Script:  path,
+			Mode:    runtime.Plan,
+			Vars:    settings,
 			Environ: environ,
 			Modules: modules(servers, tmp, nil),
 			Stdlib:  stdlib.FS,
