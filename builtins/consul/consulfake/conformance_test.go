@@ -77,6 +77,12 @@ var conformance = []fakecheck.Case{
 		{Method: "GET", Path: "/v1/health/service/conf-bare", Pick: healthFields, Settle: true},
 		{Method: "GET", Path: "/v1/catalog/service/conf-bare", Pick: []string{"[].ServiceID", "[].ServicePort", "[].ServiceAddress", "[].ServiceTags", "[].ServiceMeta", "[].Node"}, Settle: true},
 		{Method: "PUT", Path: "/v1/agent/service/deregister/conf-bare", Text: true},
+		// a warning check: in the health answer, but not a passing one
+		{Method: "PUT", Path: "/v1/agent/service/register", Body: `{"ID":"conf-warn","Name":"conf-warn","Port":81,"Check":{"TTL":"30s","Status":"warning"}}`, Text: true},
+		{Method: "GET", Path: "/v1/agent/checks", Pick: append(append([]string{}, agentCheckFields...), "*.Status")},
+		{Method: "GET", Path: "/v1/health/service/conf-warn", Pick: healthFields, Settle: true},
+		{Method: "GET", Path: "/v1/health/service/conf-warn?passing=1", Pick: healthFields, Settle: true},
+		{Method: "PUT", Path: "/v1/agent/service/deregister/conf-warn", Text: true},
 		{Method: "GET", Path: "/v1/health/service/conf-web?passing=1", Pick: healthFields, Settle: true},
 		{Method: "GET", Path: "/v1/health/service/conf-web?tag=v1", Pick: healthFields, Settle: true},
 		{Method: "GET", Path: "/v1/catalog/services", Pick: []string{"conf-web", "consul"}, Settle: true},

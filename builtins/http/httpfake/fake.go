@@ -10,9 +10,10 @@
 //
 // A key is a URL, optionally after a method ("POST https://..."; without one, any
 // method). It matches a request's URL exactly; a key without a query also matches the
-// URL with any query. A key with *, ? or [...] is a pattern, matched as path.Match does
-// (a * does not cross a "/", so "http://*/health" is any host's /health). An exact key
-// wins over patterns; patterns are tried in the order given.
+// URL with any query. A key with * or [...] is a pattern, matched as path.Match does
+// (a * does not cross a "/", so "http://*/health" is any host's /health; a "?" is the
+// query's, not a wildcard). An exact key wins over patterns; patterns are tried in the
+// order given.
 //
 // An answer is a dict (status, default 200; body, default ""; headers), a bare status
 // (an int), or a bare body (a string, status 200). A list of answers is given in turn,
@@ -20,7 +21,9 @@
 //
 // A request no key matches is an error that names the method and URL and lists the
 // described keys: a test should say what every request of the script gets, and a made-up
-// answer (or "server down") would hide that it does not. Use the Fake as the http
+// answer (or "server down") would hide that it does not. A plan reports it as it reports
+// any GET that fails when planned (a warning naming the request, the read known after
+// apply); an apply fails with it. Use the Fake as the http
 // module's transport (http.Options{WrapTransport: func(http.RoundTripper)
 // http.RoundTripper { return f }}), so that error is the request's; served as an
 // http.Handler instead, such a request is answered 404 with the same text.
@@ -79,7 +82,9 @@ func (f *Fake) Add(key string, answers ...Answer) error {
 	if !strings.Contains(r.url, "://") {
 		return fmt.Errorf("%q: want an absolute URL such as \"http://host:port/path\"", key)
 	}
-	if strings.ContainsAny(r.url, "*?[") {
+	if strings.ContainsAny(r.url, "*[") {
+		// A "?" begins the query, as in any URL: it is not a wildcard here.
+		r.url = strings.ReplaceAll(r.url, "?", `\?`)
 		if _, err := path.Match(r.url, ""); err != nil {
 			return fmt.Errorf("%q: bad pattern: %w", key, err)
 		}
@@ -104,7 +109,7 @@ func (f *Fake) find(method, url string) (Answer, bool) {
 			return false
 		}
 		target := url
-		if !strings.Contains(r.url, "?") {
+		if !strings.Contains(r.url, "?") { // a key without a query: any query
 			target = noQuery
 		}
 		if !pattern {

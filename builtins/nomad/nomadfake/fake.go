@@ -308,9 +308,12 @@ func FromStarlark(kwargs []starlark.Tuple) (*Fake, error) {
 		opts.AgentConfig = &s
 	}
 	if v, ok := args["agent_config_mode"]; ok {
-		i, ok := v.(starlark.Int)
-		n, exact := i.Int64()
-		if !ok || !exact || n <= 0 || n > 0o777 {
+		var n int64
+		exact := false
+		if i, ok := v.(starlark.Int); ok {
+			n, exact = i.Int64()
+		}
+		if !exact || n <= 0 || n > 0o777 {
 			return nil, fakenet.WrongType(where, "agent_config_mode", "a file mode such as 0o600", v)
 		}
 		opts.AgentConfigMode = fs.FileMode(n)

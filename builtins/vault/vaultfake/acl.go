@@ -49,7 +49,7 @@ func parsePolicy(text string) ([]pathRule, error) {
 		}
 		if o, ok := item.Val.(*ast.ObjectType); ok {
 			if err := checkKeys(o.List, pathKeys); err != nil {
-				return nil, fmt.Errorf("path %q: %w", key, err)
+				return nil, multierror.Prefix(err, fmt.Sprintf("path %q:", key))
 			}
 		}
 		var block struct {
@@ -80,7 +80,7 @@ func checkKeys(list *ast.ObjectList, valid []string) error {
 	for _, item := range list.Items {
 		key := item.Keys[0].Token.Value().(string)
 		if !contains(valid, key) {
-			result = multierror.Append(result, fmt.Errorf("invalid key %q on line %d", key, item.Val.Pos().Line))
+			result = multierror.Append(result, fmt.Errorf("invalid key %q on line %d", key, item.Assign.Line))
 		}
 	}
 	return result

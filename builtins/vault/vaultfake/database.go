@@ -2,6 +2,7 @@ package vaultfake
 
 import (
 	"fmt"
+	"time"
 	"net/http"
 	"strings"
 )
@@ -60,7 +61,9 @@ func (f *Fake) serveDatabase(req *request, m *mount, mountPath, rest string) ans
 		}
 		id := mountPath + "creds/" + name + "/" + f.base62ID(24)
 		f.leases[id] = mountPath + "creds/" + name
-		s := secret(map[string]any{"username": "v-token-" + name + "-" + f.base62ID(20) + "-" + fmt.Sprint(f.seq), "password": f.base62ID(20)})
+		// Vault's default username template: v-<display name>-<role>-<random>-<unix time>.
+		user := fmt.Sprintf("v-%s-%s-%s-%d", truncate(req.tok.DisplayName, 8), truncate(name, 8), f.base62ID(20), time.Now().Unix())
+		s := secret(map[string]any{"username": user, "password": f.base62ID(20)})
 		s["lease_id"], s["lease_duration"], s["renewable"] = id, ttl, true
 		return ok(s)
 	}
@@ -125,4 +128,11 @@ func statements(x any) []string {
 		return stringList(v)
 	}
 	return []string{}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -39,7 +39,7 @@ func (r recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // execScript runs script (a file) in mode against Vault at addr, through the fake
 // if f is not nil. keysFile and token are the run's, so that two runs print the same.
-func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, token, keysFile string, vars ...string) execResult {
+func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, token, keysFile string, vars []string, extra ...runtime.Module) execResult {
 	t.Helper()
 	var reqs []string
 	cfg := vault.Options{KeysFile: keysFile, Cleanups: &vault.Cleanups{}, Stderr: &bytes.Buffer{},
@@ -57,7 +57,7 @@ func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, t
 	defer cancel()
 	var out, text bytes.Buffer
 	red := runtime.NewRedactor()
-	res, err := runtime.Exec(ctx, runtime.Options{Script: script, Mode: mode, Modules: []runtime.Module{vault.Module(cfg)},
+	res, err := runtime.Exec(ctx, runtime.Options{Script: script, Mode: mode, Modules: append([]runtime.Module{vault.Module(cfg)}, extra...),
 		Environ: env, Vars: vars, Out: &out}, red)
 	if cerr := cfg.Cleanups.Run(ctx); cerr != nil && err == nil {
 		err = cerr
@@ -82,7 +82,7 @@ func TestGuideAgainstFake(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "keys.json")
 	script := filepath.Join("..", "testdata", "guide_vault.star")
 	for i, mode := range []runtime.Mode{runtime.Plan, runtime.Apply, runtime.Plan} {
-		r := execScript(t, script, mode, f, "http://vault.test:8200", "", keys)
+		r := execScript(t, script, mode, f, "http://vault.test:8200", "", keys, nil)
 		if r.err != nil {
 			t.Fatalf("%s %d: %v\n%s", mode, i, r.err, r.text)
 		}

@@ -39,6 +39,7 @@ type Fake struct {
 	tokens     map[string]*token         // by token
 	accessors  map[string]*token         // by accessor
 	anyToken   bool                      // no tokens described: every non-empty token is root-like
+	revoked    map[string]bool           // tokens revoked: invalid even when anyToken
 	data       map[string]map[string]any // generic paths (kv, database config and roles, jwt config and roles)
 	leases     map[string]string         // lease id -> the path that issued it
 
@@ -74,6 +75,7 @@ func (f *Fake) setInitialised() {
 	f.mounts["sys/"].SealWrap = true
 	f.auths["token/"] = f.newMount("token", "token based credentials", nil)
 	f.auths["token/"].Accessor = "auth_token_" + f.hexID(4)
+	f.auths["token/"].Config["token_type"] = "default-service"
 }
 
 // request is one API call as the handlers see it.
@@ -177,7 +179,7 @@ func (f *Fake) serve(r *http.Request) answer {
 	}
 	req.tok = tok
 	if !f.allowed(tok, req) {
-		return denied
+		return fail(http.StatusForbidden, multi("permission denied"))
 	}
 	return f.route(req)
 }

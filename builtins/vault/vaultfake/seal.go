@@ -113,6 +113,7 @@ func (f *Fake) serveInit(req *request) answer {
 		b64 = append(b64, base64.StdEncoding.EncodeToString(k))
 	}
 	f.setInitialised()
+	f.anyToken = false // a Vault initialised through the API knows its root token, as the real one
 	root := f.mintRoot()
 	return ok(map[string]any{"keys": f.unsealKeys, "keys_base64": b64, "root_token": root.ID})
 }
@@ -126,14 +127,14 @@ func (f *Fake) serveUnseal(req *request) answer {
 		return ok(f.sealStatus())
 	}
 	key, _ := req.body["key"].(string)
-	if !f.initialized {
-		return fail(http.StatusBadRequest, "Vault is not initialized")
-	}
 	raw, err := hex.DecodeString(key)
 	if err != nil {
 		if raw, err = base64.StdEncoding.DecodeString(key); err != nil {
 			return fail(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
 		}
+	}
+	if !f.initialized {
+		return fail(http.StatusBadRequest, "Vault is not initialized")
 	}
 	if !f.sealed {
 		return ok(f.sealStatus())

@@ -2,6 +2,7 @@ package vaultfake
 
 import (
 	"fmt"
+	"regexp"
 	"net/http"
 	"sort"
 	"strings"
@@ -53,15 +54,27 @@ func (f *Fake) createToken(req *request, rest string) answer {
 		if r, _ := role["renewable"].(bool); !r {
 			t.Renewable = false
 		}
-		if p, _ := role["token_period"].(int64); p > 0 && t.Period == 0 {
-			t.Period = p
+		// Vault gives a role's token the role's period as its TTL (lookup shows no period).
+		if p, _ := role["token_period"].(int64); p > 0 && t.Period == 0 && t.TTL == 0 {
+			t.TTL = p
 		}
+		t.Role = strings.ToLower(strings.TrimPrefix(rest, "create/"))
 		allowed, _ := role["allowed_policies"].([]string)
+		globs, _ := role["allowed_policies_glob"].([]string)
 		if len(policies) == 0 {
 			policies = append([]string(nil), allowed...)
 		} else if len(allowed) > 0 {
-			if extra := missingFrom(policies, append(allowed, "default")); len(extra) > 0 {
-				return fail(http.StatusBadRequest, fmt.Sprintf("token policies (%v) must be subset of the role's allowed policies (%v)", policies, allowed))
+			withDefault := func(l []string) []string {
+				out := append([]string(nil), l...)
+				if !contains(out, "default") {
+					out = append(out, "default")
+				}
+				sort.Strings(out)
+				return out
+			}
+			if extra := missingFrom(policies, withDefault(allowed)); len(extra) > 0 {
+				return fail(http.StatusBadRequest, fmt.Sprintf("token policies (%q) must be subset of the role's allowed policies (%q) or glob policies (%q)",
+					withDefault(policies), withDefault(allowed), globs))
 			}
 		}
 		if nd, _ := role["token_no_default_policy"].(bool); nd {
@@ -96,7 +109,7 @@ func (f *Fake) createToken(req *request, rest string) answer {
 	}
 	t.DisplayName = "token"
 	if n, _ := b["display_name"].(string); n != "" {
-		t.DisplayName = "token-" + strings.ToLower(n)
+		t.DisplayName = strings.TrimSuffix(displayNameSanitize.ReplaceAllString("token-"+n, "-"), "-")
 	}
 	var warnings []string
 	for _, p := range policies {
@@ -117,6 +130,8 @@ func (f *Fake) createToken(req *request, rest string) answer {
 	}
 	return ok(withWarnings(out, warnings))
 }
+
+var displayNameSanitize = regexp.MustCompile("[^a-zA-Z0-9-]")
 
 func contains(l []string, s string) bool {
 	for _, e := range l {

@@ -60,6 +60,9 @@ func setTokenRoleFields(role map[string]any, body map[string]any) error {
 			}
 		case "token_bound_cidrs", "bound_cidrs":
 			l := stringList(v)
+			for i, c := range l { // Vault reads a single address back without its /32
+				l[i] = strings.TrimSuffix(strings.TrimSuffix(c, "/32"), "/128")
+			}
 			role[k] = l
 			if k == "bound_cidrs" {
 				role["token_bound_cidrs"] = l

@@ -21,6 +21,7 @@ type token struct {
 	NumUses        int64
 	Created        time.Time
 	Parent         string // the parent token's id; "" for an orphan
+	Role           string // the token role it was created from
 }
 
 func (t *token) root() bool {
@@ -45,7 +46,7 @@ func (f *Fake) lookupToken(id string) *token {
 		}
 		return t
 	}
-	if f.anyToken {
+	if f.anyToken && !f.revoked[id] {
 		return &token{ID: id, Accessor: "", Policies: []string{"root"}, DisplayName: "root", Path: "auth/token/root", Orphan: true, Created: time.Now()}
 	}
 	return nil
@@ -70,6 +71,10 @@ func (f *Fake) mintRoot() *token {
 // revoke revokes t and, unless it is an orphan's parent only, its children (revoke
 // tree, as Vault's revoke does).
 func (f *Fake) revoke(t *token) {
+	if f.revoked == nil {
+		f.revoked = map[string]bool{}
+	}
+	f.revoked[t.ID] = true
 	delete(f.tokens, t.ID)
 	delete(f.accessors, t.Accessor)
 	for _, c := range f.tokens {
@@ -105,6 +110,9 @@ func (t *token) lookupData(withID bool) map[string]any {
 	}
 	if t.Period > 0 {
 		d["period"] = t.Period
+	}
+	if t.Role != "" {
+		d["role"] = t.Role
 	}
 	return d
 }
