@@ -23,16 +23,16 @@ import (
 // modules wires the builtin modules for one plan() or apply(): every client's transport
 // is its described fake, served in memory, or fakenet.Unreachable for a server the test
 // does not describe (its part then plans as offline, with the runtime's usual warning).
-// Consul's DNS and Nomad's agent config file go to the fakes too. tmp is the run's own
-// directory (the keys file). reached, if set, is told when the script contacts a server
+// Consul's DNS and Nomad's agent config file go to the fakes too. keys is the
+// directory of the keys file. reached, if set, is told when the script contacts a server
 // the test does not describe.
-func modules(servers map[string]*described, tmp string, reached func(kind string)) []runtime.Module {
+func modules(servers map[string]*described, keys string, reached func(kind string)) []runtime.Module {
 	transport := func(servers map[string]*described, kind string) func(stdhttp.RoundTripper) stdhttp.RoundTripper {
 		return transport(servers, kind, reached)
 	}
 	return []runtime.Module{
 		vault.Module(vault.Options{
-			KeysFile:      filepath.Join(tmp, "vault-keys.json"),
+			KeysFile:      filepath.Join(keys, "vault-keys.json"),
 			Stderr:        io.Discard, // the keys of a fake Vault are made up
 			WrapTransport: transport(servers, "vault"),
 		}),

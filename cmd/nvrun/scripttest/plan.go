@@ -53,13 +53,20 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 		if err != nil {
 			return nil, err
 		}
-		// A fresh directory per run: the keys file vault.init writes, and $HOME (so no
-		// ~/.vault-token of the user running the tests is read).
+		// A fresh directory per run for $HOME (so no ~/.vault-token of the user running
+		// the tests is read), and for the keys file unless a Vault is described (its
+		// keys file lives as long as the test: state.go).
 		tmp, err := os.MkdirTemp("", "nvrun-test-")
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 		}
 		defer os.RemoveAll(tmp)
+		keys := tmp
+		if v := servers["vault"]; v != nil {
+			if keys, err = t.keysDir(v); err != nil {
+				return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+			}
+		}
 		environ, err := environment(fn.Name(), env, tmp)
 		if err != nil {
 			return nil, err
@@ -69,7 +76,7 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 			Mode:    runtime.Plan,
 			Vars:    settings,
 			Environ: environ,
-			Modules: modules(servers, tmp, nil),
+			Modules: modules(servers, keys, nil),
 			Stdlib:  stdlib.FS,
 			Out:     io.Discard,
 		}
@@ -78,7 +85,7 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 		if mode == applyMode {
 			opts.Mode = runtime.Apply
 			ctx, reached = stopOnUndescribed(ctx)
-			opts.Modules = modules(servers, tmp, reached.add)
+			opts.Modules = modules(servers, keys, reached.add)
 			defer reached.stop()
 		}
 		red := runtime.NewRedactor()
@@ -87,9 +94,10 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 		if err != nil && reached != nil {
 			msg = reached.explain(msg)
 		}
-		// The run's directory is a different temporary path each time: show the keys
-		// file as the CLI's default name, so a test's expectations do not depend on it.
-		clean := strings.NewReplacer(tmp+string(filepath.Separator), "", tmp, ".").Replace
+		// The run's directories are different temporary paths each time: show the keys
+		// file as the CLI's default name, so a test's expectations do not depend on them.
+		sep := string(filepath.Separator)
+		clean := strings.NewReplacer(keys+sep, "", keys, ".", tmp+sep, "", tmp, ".").Replace
 		return resultValue(res, msg, clean), nil
 	}
 }

@@ -110,10 +110,17 @@ func discover(ctx context.Context, path string, src []byte, run *regexp.Regexp) 
 	return out, nil
 }
 
-func runTest(ctx context.Context, path string, src []byte, tf testFunc) Test {
+func runTest(ctx context.Context, path string, src []byte, tf testFunc) (t Test) {
 	start := time.Now()
-	t := Test{Name: tf.name, Pos: fmt.Sprintf("%s:%d", path, tf.pos.Line)}
+	t = Test{Name: tf.name, Pos: fmt.Sprintf("%s:%d", path, tf.pos.Line)}
 	var out bytes.Buffer
+	defer func() {
+		// A panic (a bug in nvrun or a fake) fails this test, not the whole run.
+		if p := recover(); p != nil {
+			t.Failure = &Failure{Pos: t.Pos, Msg: fmt.Sprintf("panic: %v (a bug in nvrun: please report it)", p)}
+			t.Output, t.Duration = out.String(), time.Since(start)
+		}
+	}()
 	globals, thread, done, err := execFile(ctx, path, src, &out)
 	defer done()
 	if err == nil {

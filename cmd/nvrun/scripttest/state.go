@@ -3,6 +3,7 @@ package scripttest
 import (
 	"fmt"
 	"net/http"
+	"os"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -14,6 +15,24 @@ import (
 type described struct {
 	kind string
 	fake http.Handler
+	// dir is the operator's side of a described Vault: the directory that holds the
+	// keys file vault.init writes, kept while the test runs, so that a later plan() or
+	// apply() of the same Vault loads its keys and root token from it, as a re-run of
+	// nvrun beside its keys file does. Made when first needed.
+	dir string
+}
+
+// keysDir is d's directory for the keys file; it is removed when the test ends.
+func (t *tester) keysDir(d *described) (string, error) {
+	if d.dir == "" {
+		dir, err := os.MkdirTemp("", "nvrun-test-keys-")
+		if err != nil {
+			return "", err
+		}
+		d.dir = dir
+		t.closers = append(t.closers, func() { os.RemoveAll(dir) })
+	}
+	return d.dir, nil
 }
 
 var _ starlark.Value = (*described)(nil)
