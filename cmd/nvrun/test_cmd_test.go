@@ -173,6 +173,8 @@ func TestTestCommandDialsNothing(t *testing.T) {
 addr = var("addr", "")
 vault.policy("p", {"secret/x": ["read"]})
 consul.kv_put("k", "v")
+consul.srv("web")
+nomad.status("web")
 http.get(addr + "/names")
 `)
 	write("s_test.star", `
@@ -187,7 +189,8 @@ def test_offline():
 	if n := accepted.Load(); n != 0 {
 		t.Fatalf("the listener at %s got %d connection(s); nvrun test must dial nothing\n%s", addr, n, r.stdout)
 	}
-	for _, want := range []string{"vault is not described by the test's state", "http is not described by the test's state"} {
+	for _, want := range []string{"vault is not described by the test's state", "nomad is not described by the test's state",
+		"consul is not described by the test's state", "http is not described by the test's state", "apply() reached "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
