@@ -53,6 +53,16 @@ func TestTestCommand(t *testing.T) {
 			stdout: []string{`(?m)^` + dir + `bad/vaultkey_test.star:2: state.vault: unknown key "polices" \(did you mean "policies"\?\)\nFAIL\t` + dir + `bad/vaultkey_test.star \[setup failed\]`}},
 		{name: "script outside the test's tree", args: []string{dir + "bad/outside/sub"}, code: 1,
 			stdout: []string{`(?m)^--- FAIL: test_escapes \(` + dir + `bad/outside/sub/outside_test.star:2\)\n    plan: script "../x.star" is outside the test file's directory tree`}},
+		{name: "bad calls of the test API", args: []string{dir + "bad/args_test.star"}, code: 1,
+			stdout: []string{
+				`--- FAIL: test_state_not_a_list \(` + dir + `bad/args_test.star:4\)\n    plan: state must be a list of state.vault\(...\), .*got state.http\n`,
+				`--- FAIL: test_two_of_a_kind \(` + dir + `bad/args_test.star:7\)\n    plan: state describes http twice\b`,
+				`--- FAIL: test_not_a_described_server \(` + dir + `bad/args_test.star:10\)\n    plan: state\[0\] is dict, want a described server`,
+				`--- FAIL: test_positional_state_args \(` + dir + `bad/args_test.star:13\)\n    state.vault: takes keyword arguments only`,
+				`--- FAIL: test_var_key_not_a_string \(` + dir + `bad/args_test.star:16\)\n    plan: vars: key 1 is not a string`,
+				`--- FAIL: test_env_value_not_a_string \(` + dir + `bad/args_test.star:19\)\n    plan: env: want \{NAME: "value"\} strings`,
+				`--- FAIL: test_missing_script \(` + dir + `bad/args_test.star:22\)\n    plan: script "nope.star": no such file`,
+			}},
 		{name: "bad -run regex", args: []string{"-run", "(", dir + "pass"}, code: 2,
 			stderr: `^nvrun test: -run: error parsing regexp: missing closing \): .*\nusage: nvrun test`},
 		{name: "unknown flag", args: []string{"--verbos", dir + "pass"}, code: 2, stderr: `unknown flag: --verbos`},
@@ -116,8 +126,8 @@ func TestTestCommandJUnit(t *testing.T) {
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("the report is not XML: %v\n%s", err, data)
 	}
-	if doc.Tests != 11 || doc.Failures != 2 || doc.Errors != 1 || len(doc.Suites) != 3 {
-		t.Fatalf("totals: tests=%d failures=%d errors=%d suites=%d, want 11, 2, 1, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), data)
+	if doc.Tests != 13 || doc.Failures != 2 || doc.Errors != 1 || len(doc.Suites) != 3 {
+		t.Fatalf("totals: tests=%d failures=%d errors=%d suites=%d, want 13, 2, 1, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), data)
 	}
 	fail := doc.Suites[1]
 	if fail.Name != "testdata/nvruntest/fail/fail_test.star" || fail.Tests != 3 || fail.Failures != 2 {

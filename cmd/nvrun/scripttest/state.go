@@ -84,7 +84,7 @@ func describedServers(fn string, state starlark.Value) (map[string]*described, e
 			return nil, fmt.Errorf("%s: state[%d] is %s, want a described server such as state.vault(...)", fn, i, v.Type())
 		}
 		if out[d.kind] != nil {
-			return nil, fmt.Errorf("%s: state describes %s twice: one state.%s(...) per test run", fn, d.kind, d.kind)
+			return nil, fmt.Errorf("%s: state describes %s twice: give one state.%s(...) per %s()", fn, d.kind, d.kind, fn)
 		}
 		out[d.kind] = d
 	}
