@@ -6,6 +6,8 @@ import (
 	"go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/nvrun/nvrun/builtins/nomad"
 )
 
 // tester is the test API of one interpreter (one test function, or the file's
@@ -30,6 +32,8 @@ func (t *tester) predeclared() starlark.StringDict {
 		"apply":  starlark.NewBuiltin("apply", t.runBuiltin(applyMode)),
 		"assert": assertModule(),
 		"state":  t.stateModule(),
+		// nomad.job(...) and the other job spec builders, to describe live jobs.
+		"nomad":  &starlarkstruct.Module{Name: "nomad", Members: nomad.Builders()},
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
 	}
