@@ -43,6 +43,11 @@ type Step struct {
 	// fake's answer: for what the real server makes consistent in the background (a
 	// registration reaching the catalog).
 	Settle bool
+	// Until makes the step wait, on the fake and on the real server alike, until the
+	// answer shows what the builtin waits for (JSON path -> value as text, e.g.
+	// {"Status": "successful"}), polling every 100ms for up to 20s, and then compares:
+	// comparing a state on its way would let a fake that never gets there pass.
+	Until map[string]string
 }
 
 // Outcome is what is compared of one answer.
@@ -63,14 +68,14 @@ func Run(t *testing.T, cases []Case, fake http.Handler, base string, prepare fun
 		t.Run(c.Name, func(t *testing.T) {
 			fv, rv := map[string]string{}, map[string]string{}
 			for i, s := range c.Steps {
-				want, err := do(fakeClient, base, s, fv, prepare)
+				want, err := doUntil(fakeClient, base, s, fv, prepare)
 				if err != nil {
 					t.Fatalf("step %d (%s %s) on the fake: %v", i+1, s.Method, s.Path, err)
 				}
 				var got Outcome
 				deadline := time.Now().Add(10 * time.Second)
 				for {
-					got, err = do(realClient, base, s, rv, prepare)
+					got, err = doUntil(realClient, base, s, rv, prepare)
 					if err != nil {
 						t.Fatalf("step %d (%s %s) on the real server: %v", i+1, s.Method, s.Path, err)
 					}
@@ -90,37 +95,59 @@ func Run(t *testing.T, cases []Case, fake http.Handler, base string, prepare fun
 	}
 }
 
+// doUntil is do, again until the step's Until holds (or 20s have passed).
+func doUntil(c *http.Client, base string, s Step, vars map[string]string, prepare func(*http.Request)) (Outcome, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, raw, err := do(c, base, s, vars, prepare)
+		if err != nil || len(s.Until) == 0 || time.Now().After(deadline) {
+			return out, err
+		}
+		holds := true
+		for p, want := range s.Until {
+			if strings.Trim(flatten(Pick(raw, []string{p})), `"`) != want {
+				holds = false
+			}
+		}
+		if holds {
+			return out, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // do sends one step and picks what it compares; vars holds what earlier steps saved.
-func do(c *http.Client, base string, s Step, vars map[string]string, prepare func(*http.Request)) (Outcome, error) {
+// It also returns the whole decoded body.
+func do(c *http.Client, base string, s Step, vars map[string]string, prepare func(*http.Request)) (Outcome, any, error) {
 	var body io.Reader
 	if s.Body != "" {
 		body = strings.NewReader(expand(s.Body, vars))
 	}
 	req, err := http.NewRequest(s.Method, strings.TrimRight(base, "/")+expand(s.Path, vars), body)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, nil, err
 	}
 	if prepare != nil {
 		prepare(req)
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, nil, err
 	}
 	out := Outcome{Status: res.StatusCode}
 	if s.Text {
 		out.Text = strings.TrimSpace(string(b))
 	}
-	if len(s.Pick) > 0 || len(s.Save) > 0 {
-		var v any
+	var v any
+	if len(s.Pick) > 0 || len(s.Save) > 0 || len(s.Until) > 0 {
 		if len(bytes.TrimSpace(b)) > 0 {
 			if err := json.Unmarshal(b, &v); err != nil {
-				return out, fmt.Errorf("answer %d is not JSON: %v: %.200s", res.StatusCode, err, b)
+				return out, nil, fmt.Errorf("answer %d is not JSON: %v: %.200s", res.StatusCode, err, b)
 			}
 		}
 		if len(s.Pick) > 0 {
@@ -131,7 +158,7 @@ func do(c *http.Client, base string, s Step, vars map[string]string, prepare fun
 			vars[name] = strings.Trim(flatten(got), `"`)
 		}
 	}
-	return out, nil
+	return out, v, nil
 }
 
 var varRE = regexp.MustCompile(`\{([a-z_]+)\}`)

@@ -2,9 +2,9 @@ package vaultfake
 
 import (
 	"fmt"
-	"time"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // serveDatabase is the database secrets engine: connection configs and roles are read

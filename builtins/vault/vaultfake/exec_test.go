@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +23,11 @@ type execResult struct {
 	reqs []string // "GET /v1/sys/seal-status", as the module sent them
 }
 
-// recordingTransport records the requests the module sends.
+// recordingTransport records the requests the module sends (some concurrently: the
+// stray-token sweep looks accessors up in parallel).
 type recordingTransport struct {
 	base http.RoundTripper
+	mu   *sync.Mutex
 	reqs *[]string
 }
 
@@ -33,7 +36,9 @@ func (r recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if req.URL.Query().Get("list") == "true" {
 		m = "LIST"
 	}
+	r.mu.Lock()
 	*r.reqs = append(*r.reqs, m+" "+req.URL.Path)
+	r.mu.Unlock()
 	return r.base.RoundTrip(req)
 }
 
@@ -47,7 +52,7 @@ func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, t
 			if f != nil {
 				base = fakenet.Transport(f)
 			}
-			return recordingTransport{base, &reqs}
+			return recordingTransport{base, &sync.Mutex{}, &reqs}
 		}}
 	env := []string{"VAULT_ADDR=" + addr}
 	if token != "" {

@@ -7,9 +7,14 @@
 //
 // Tokens: unless the state lists tokens, any non-empty token is valid and root-like
 // (a described Vault is one the test may do anything with). With tokens=[...], only
-// the listed tokens, the root token of vault.init and the tokens the fake minted are
-// valid; any other gets Vault's 403 "permission denied", and requests are checked
-// against the token's policies.
+// the listed tokens and the tokens the fake minted are valid; any other gets Vault's
+// 403 "permission denied", and requests are checked against the token's policies. A
+// revoked token is invalid either way.
+//
+// Keys: a described Vault (initialised, sealed or not) takes any well-formed unseal
+// key, as the test cannot know keys it never saw. A Vault the script initialises
+// (state.vault(initialized=False) and vault.init) behaves like the real one from
+// then on: only its own root token and its own unseal keys are valid.
 package vaultfake
 
 import (
@@ -29,6 +34,8 @@ type Fake struct {
 	shares, threshold   int
 	unsealKeys          []string // hex
 	progress            int      // unseal keys submitted so far
+	wrongKey            bool     // one of them is not a key of this Vault
+	anyKey              bool     // described, not initialised through sys/init: any well-formed key unseals it
 	clusterName         string
 	clusterID           string
 
@@ -55,7 +62,7 @@ func New() *Fake {
 		policies: map[string]string{}, tokenRoles: map[string]map[string]any{},
 		mounts: map[string]*mount{}, auths: map[string]*mount{},
 		tokens: map[string]*token{}, accessors: map[string]*token{},
-		anyToken: true, data: map[string]map[string]any{}, leases: map[string]string{},
+		anyToken: true, anyKey: true, data: map[string]map[string]any{}, leases: map[string]string{},
 	}
 	f.unsealKeys = []string{f.hexID(33)}
 	f.setInitialised()

@@ -1,6 +1,7 @@
 package vaultfake
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,6 +56,8 @@ func (c *capture) module() runtime.Module {
 type guideRound struct {
 	plan1, apply, plan2 string
 	plan2Actions        map[runtime.Action]int
+	rootToken           string   // from the keys file vault.init wrote
+	requests            []string // "PUT /v1/sys/policies/acl/nomad-server", as the module sent them
 }
 
 func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) guideRound {
@@ -88,7 +91,47 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 		if r.err != nil {
 			t.Fatalf("%s against %s: %v\n%s", mode, addr, r.err, r.text)
 		}
+		g.requests = append(g.requests, r.reqs...)
 		text := normalise(r.text)
+		switch i {
+		case 0:
+			g.plan1 = text
+		case 1:
+			g.apply = text
+		case 2:
+			g.plan2 = text
+			g.plan2Actions = map[runtime.Action]int{}
+			for _, rec := range r.res.Records {
+				g.plan2Actions[rec.Action]++
+			}
+		}
+	}
+	data, err := os.ReadFile(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		RootToken string `json:"root_token"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.RootToken == "" {
+		t.Fatalf("keys file: %v", err)
+	}
+	g.rootToken = doc.RootToken
+	return g
+}
+
+// runScriptRound plans, applies and plans again script against one Vault, logged in
+// with token; it returns the three texts, normalised, and the second plan's actions.
+func runScriptRound(t *testing.T, script string, f *Fake, addr, token string, vars []string) guideRound {
+	t.Helper()
+	var g guideRound
+	for i, mode := range []runtime.Mode{runtime.Plan, runtime.Apply, runtime.Plan} {
+		r := execScript(t, script, mode, f, addr, token, filepath.Join(t.TempDir(), "keys.json"), vars)
+		if r.err != nil {
+			t.Fatalf("%s against %s: %v\n%s", mode, addr, r.err, r.text)
+		}
+		g.requests = append(g.requests, r.reqs...)
+		text := strings.ReplaceAll(r.text, addr, "<vault>")
 		switch i {
 		case 0:
 			g.plan1 = text
@@ -128,21 +171,81 @@ func TestGuideConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onFake := runGuideRound(t, f, "http://vault.test:8200", pg)
+	const fakeAddr = "http://vault.test:8200"
+	onFake := runGuideRound(t, f, fakeAddr, pg)
 	onVault := runGuideRound(t, nil, real.Addr, pg)
+	sameRounds(t, "guide_vault.star", onFake, onVault)
+
+	// Then the workload identity setup, on the Vaults the guide left, as the root token.
+	script := filepath.Join("testdata", "workload_identity_vault.star")
+	vars := []string{"jwks_url=" + newJWKS(t)}
+	wiFake := runScriptRound(t, script, f, fakeAddr, onFake.rootToken, vars)
+	wiVault := runScriptRound(t, script, nil, real.Addr, onVault.rootToken, vars)
+	sameRounds(t, "workload_identity_vault.star", wiFake, wiVault)
+
+	// Every kind of request the module sent the real Vault is one the table compares.
+	covered := map[string]bool{}
+	for _, c := range conformanceCases {
+		for _, s := range c.steps {
+			covered[requestPattern(s.method, s.path)] = true
+		}
+	}
+	sent := map[string]bool{}
+	for _, r := range append(onVault.requests, wiVault.requests...) {
+		method, path, _ := strings.Cut(r, " ")
+		sent[requestPattern(method, strings.TrimPrefix(path, "/v1/"))] = true
+	}
+	for _, p := range sortedKeys(sent) {
+		t.Logf("sent: %s", p)
+		if !covered[p] {
+			t.Errorf("the module sends %s, which no conformance case compares", p)
+		}
+	}
+}
+
+// apiWords are the segments of Vault's API paths that are not names: a request
+// pattern keeps them and replaces every other segment (a policy, role, mount or
+// connection name) with "*". A write is a write, whether PUT or POST.
+var apiWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`sys policies policy acl auth token roles role create create-orphan lookup lookup-self
+		lookup-accessor revoke-accessor revoke revoke-orphan revoke-self revoke-prefix accessors mounts tune config creds leases
+		seal-status seal init unseal leader health capabilities capabilities-self data metadata`) {
+		apiWords[w] = true
+	}
+}
+
+func requestPattern(method, path string) string {
+	if method == "POST" {
+		method = "PUT"
+	}
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i, s := range segs {
+		if !apiWords[s] {
+			segs[i] = "*"
+		}
+	}
+	return method + " " + strings.Join(segs, "/")
+}
+
+// sameRounds fails if the fake's texts differ from the real Vault's, or if a second
+// plan is not all unchanged.
+func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
+	t.Helper()
 	for _, c := range []struct{ what, fake, vault string }{
 		{"first plan", onFake.plan1, onVault.plan1},
 		{"apply", onFake.apply, onVault.apply},
 		{"second plan", onFake.plan2, onVault.plan2},
 	} {
 		if c.fake != c.vault {
-			t.Errorf("%s differs:\n%s", c.what, lineDiff(c.fake, c.vault))
+			t.Errorf("%s: %s differs:\n%s", script, c.what, lineDiff(c.fake, c.vault))
 		}
 	}
 	for name, g := range map[string]guideRound{"fake": onFake, "vault": onVault} {
 		a := g.plan2Actions
 		if a[runtime.Create]+a[runtime.Update]+a[runtime.Delete]+a[runtime.Call] != 0 || a[runtime.Unchanged] == 0 {
-			t.Errorf("second plan on the %s is not all unchanged: %v\n%s", name, a, g.plan2)
+			t.Errorf("%s: second plan on the %s is not all unchanged: %v\n%s", script, name, a, g.plan2)
 		}
 	}
 }

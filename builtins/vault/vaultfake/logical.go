@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 )
 
 // serveLogical answers a path under a secrets engine or an auth method: the mount's
@@ -103,7 +104,8 @@ func (f *Fake) list(dir string) answer {
 	return ok(secret(map[string]any{"keys": keys}))
 }
 
-// serveKV2 is kv version 2 (data/ and metadata/), versions kept as a counter only.
+// serveKV2 is kv version 2 (data/ and metadata/): a version counter, soft deletes
+// (the data reads back as 404 with its metadata, as Vault answers), no history.
 func (f *Fake) serveKV2(req *request, mountPath, rest string) answer {
 	kind, p, _ := strings.Cut(rest, "/")
 	store := mountPath + "data/" + p
@@ -115,7 +117,11 @@ func (f *Fake) serveKV2(req *request, mountPath, rest string) answer {
 			if d == nil {
 				return notFound
 			}
-			return ok(secret(map[string]any{"data": d["data"], "metadata": d["metadata"]}))
+			s := secret(map[string]any{"data": d["data"], "metadata": d["metadata"]})
+			if d["data"] == nil {
+				return answer{http.StatusNotFound, s}
+			}
+			return ok(s)
 		case "update":
 			data, okData := req.body["data"].(map[string]any)
 			if !okData {
@@ -126,17 +132,21 @@ func (f *Fake) serveKV2(req *request, mountPath, rest string) answer {
 				v, _ := old["metadata"].(map[string]any)["version"].(int64)
 				version = v + 1
 			}
-			meta := map[string]any{"created_time": "2026-01-01T00:00:00Z", "custom_metadata": nil, "deletion_time": "", "destroyed": false, "version": version}
+			meta := map[string]any{"created_time": now(), "custom_metadata": nil, "deletion_time": "", "destroyed": false, "version": version}
 			f.data[store] = map[string]any{"data": data, "metadata": meta}
 			return ok(secret(meta))
 		case "delete":
-			delete(f.data, store)
+			if d := f.data[store]; d != nil && d["data"] != nil {
+				meta := cloneMap(d["metadata"].(map[string]any))
+				meta["deletion_time"] = now()
+				f.data[store] = map[string]any{"data": nil, "metadata": meta}
+			}
 			return noContent()
 		}
 	case kind == "metadata":
 		switch req.op {
 		case "list":
-			return f.list(store)
+			return f.list(mountPath + "data/" + p)
 		case "delete":
 			delete(f.data, store)
 			return noContent()
@@ -144,3 +154,5 @@ func (f *Fake) serveKV2(req *request, mountPath, rest string) answer {
 	}
 	return unsupported
 }
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }

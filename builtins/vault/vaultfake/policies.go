@@ -59,6 +59,7 @@ func (f *Fake) serveOldPolicy(req *request, name string) answer {
 		}
 		names := f.policyNames()
 		s := secret(map[string]any{"keys": names, "policies": names})
+		s["keys"], s["policies"] = names, names // at the top level too, as Vault answers
 		return ok(s)
 	}
 	lower := strings.ToLower(name)

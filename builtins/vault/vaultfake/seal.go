@@ -113,7 +113,8 @@ func (f *Fake) serveInit(req *request) answer {
 		b64 = append(b64, base64.StdEncoding.EncodeToString(k))
 	}
 	f.setInitialised()
-	f.anyToken = false // a Vault initialised through the API knows its root token, as the real one
+	// A Vault initialised through the API knows its root token and keys, as the real one.
+	f.anyToken, f.anyKey = false, false
 	root := f.mintRoot()
 	return ok(map[string]any{"keys": f.unsealKeys, "keys_base64": b64, "root_token": root.ID})
 }
@@ -123,7 +124,7 @@ func (f *Fake) serveUnseal(req *request) answer {
 		return unsupported
 	}
 	if reset, _ := req.body["reset"].(bool); reset {
-		f.progress = 0
+		f.progress, f.wrongKey = 0, false
 		return ok(f.sealStatus())
 	}
 	key, _ := req.body["key"].(string)
@@ -139,18 +140,21 @@ func (f *Fake) serveUnseal(req *request) answer {
 	if !f.sealed {
 		return ok(f.sealStatus())
 	}
-	known := false
+	// As Vault: keys are collected until the threshold, and only then found right or
+	// wrong (a wrong one fails the whole attempt, which starts over).
+	known := f.anyKey
 	for _, k := range f.unsealKeys {
 		known = known || strings.EqualFold(k, hex.EncodeToString(raw))
 	}
-	if !known {
-		// Vault only finds out when the threshold is reached; the fake says so at once.
-		f.progress = 0
-		return fail(http.StatusBadRequest, "failed to decrypt keys from storage: cipher: message authentication failed")
-	}
 	f.progress++
+	f.wrongKey = f.wrongKey || !known
 	if f.progress >= f.threshold {
-		f.sealed, f.progress = false, 0
+		wrong := f.wrongKey
+		f.progress, f.wrongKey = 0, false
+		if wrong {
+			return fail(http.StatusBadRequest, "unable to retrieve stored keys: invalid key: failed to decrypt keys from storage: cipher: message authentication failed")
+		}
+		f.sealed = false
 	}
 	return ok(f.sealStatus())
 }

@@ -2,8 +2,8 @@ package vaultfake
 
 import (
 	"fmt"
-	"regexp"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 )
