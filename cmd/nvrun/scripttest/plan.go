@@ -24,7 +24,7 @@ const (
 )
 
 // testToken is the VAULT_TOKEN a script sees: vault.login(None) on a described Vault
-// that was initialised elsewhere (no keys file in the run's fresh directory) uses it,
+// that was initialised elsewhere (no keys file: the test did not initialise it) uses it,
 // and the fake takes any token as valid unless the state says otherwise.
 const testToken = "hvs.nvrun-test-token"
 
