@@ -49,9 +49,11 @@ func testMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var results []*scripttest.File
 	failed := false
+	rep := testReporter{w: stdout, verbose: f.verbose}
+	opts := scripttest.Options{Run: f.run, Started: rep.started, Done: rep.done}
 	for _, path := range files {
-		res := scripttest.RunFile(ctx, path, scripttest.Options{Run: f.run})
-		writeTestFile(stdout, res, f.verbose)
+		res := scripttest.RunFile(ctx, path, opts)
+		rep.file(res)
 		results = append(results, res)
 		failed = failed || res.Failed()
 		if ctx.Err() != nil {

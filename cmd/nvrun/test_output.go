@@ -9,28 +9,38 @@ import (
 	"github.com/nvrun/nvrun/cmd/nvrun/scripttest"
 )
 
-// writeTestFile prints one test file's outcome as go test does: a failure is
-// `--- FAIL: test_name (file:line)` with the message indented below it; -v adds
-// `=== RUN` and `--- PASS` for every test and what it printed; the file ends with
+// testReporter prints test outcomes as go test does, each as soon as it is known: a
+// failure is `--- FAIL: test_name (file:line)` with the message indented below it; -v
+// adds `=== RUN` and `--- PASS` for every test and what it printed; a file ends with
 // `ok  <path>  0.12s` or `FAIL <path>  0.12s`.
-func writeTestFile(w io.Writer, f *scripttest.File, verbose bool) {
-	if f.Setup != nil {
-		fmt.Fprintf(w, "%s\nFAIL\t%s [setup failed]\n", f.Setup, f.Path)
-		return
+type testReporter struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (r testReporter) started(name string) {
+	if r.verbose {
+		fmt.Fprintf(r.w, "=== RUN   %s\n", name)
 	}
-	for _, t := range f.Tests {
-		if verbose {
-			fmt.Fprintf(w, "=== RUN   %s\n", t.Name)
-		}
-		switch {
-		case t.Failure != nil:
-			fmt.Fprintf(w, "--- FAIL: %s (%s)\n", t.Name, t.Failure.Pos)
-			fmt.Fprint(w, indent(t.Failure.Msg))
-			fmt.Fprint(w, indent(t.Output))
-		case verbose:
-			fmt.Fprint(w, indent(t.Output))
-			fmt.Fprintf(w, "--- PASS: %s (%s)\n", t.Name, seconds(t.Duration))
-		}
+}
+
+func (r testReporter) done(t scripttest.Test) {
+	switch {
+	case t.Failure != nil:
+		fmt.Fprintf(r.w, "--- FAIL: %s (%s)\n", t.Name, t.Failure.Pos)
+		fmt.Fprint(r.w, indent(t.Failure.Msg))
+		fmt.Fprint(r.w, indent(t.Output))
+	case r.verbose:
+		fmt.Fprint(r.w, indent(t.Output))
+		fmt.Fprintf(r.w, "--- PASS: %s (%s)\n", t.Name, seconds(t.Duration))
+	}
+}
+
+// file prints a file's last line (after its tests), or why it could not load.
+func (r testReporter) file(f *scripttest.File) {
+	if f.Setup != nil {
+		fmt.Fprintf(r.w, "%s\nFAIL\t%s [setup failed]\n", f.Setup, f.Path)
+		return
 	}
 	status, note := "ok  ", ""
 	if f.Failed() {
@@ -39,7 +49,7 @@ func writeTestFile(w io.Writer, f *scripttest.File, verbose bool) {
 	if len(f.Tests) == 0 {
 		note = " [no tests to run]"
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s%s\n", status, f.Path, seconds(f.Duration), note)
+	fmt.Fprintf(r.w, "%s\t%s\t%s%s\n", status, f.Path, seconds(f.Duration), note)
 }
 
 // indent puts four spaces before every line of s, as go test shows a test's log.

@@ -18,6 +18,10 @@ import (
 type Options struct {
 	// Run, if set, selects the test functions whose name it matches (-run).
 	Run *regexp.Regexp
+	// Started and Done, if set, are told as each test starts and ends, so that the
+	// command can show progress (-v) while a long file runs.
+	Started func(name string)
+	Done    func(Test)
 }
 
 // File is the outcome of one test file.
@@ -71,7 +75,14 @@ func RunFile(ctx context.Context, path string, opts Options) *File {
 		return f
 	}
 	for _, n := range names {
-		f.Tests = append(f.Tests, runTest(ctx, path, src, n))
+		if opts.Started != nil {
+			opts.Started(n.name)
+		}
+		t := runTest(ctx, path, src, n)
+		if opts.Done != nil {
+			opts.Done(t)
+		}
+		f.Tests = append(f.Tests, t)
 	}
 	return f
 }
