@@ -114,6 +114,12 @@ func (f *Fake) describe(at, name, defID string, v starlark.Value) error {
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	_, dup := f.services[reg.ID]
+	f.mu.Unlock()
+	if dup {
+		return fmt.Errorf("%s: id %q is already described (an agent has one service per id)", at, reg.ID)
+	}
 	status := ""
 	if sv := get["status"]; sv != starlark.None {
 		s, ok := starlark.AsString(sv)

@@ -49,6 +49,7 @@ func TestFromStarlarkErrors(t *testing.T) {
 		{`services = {"web": {"status": "ok"}}`, `status: want "passing", "warning" or "critical"`},
 		{`services = {"web": {"check": {"type": "tcp"}}}`, `check: a tcp check needs "tcp"`},
 		{`services = {"web": 80}`, `want an instance dict or a list of them, not int`},
+		{`services = {"web": {"port": 80}, "api": {"id": "web"}}`, `services["api"]: id "web" is already described`},
 		{`kv = {"a": 1}`, `state.consul: kv["a"]: want a string, not int`},
 		{`kv = ["a"]`, `state.consul: kv: want a dict of key to string value, not list`},
 	} {

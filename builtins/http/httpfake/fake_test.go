@@ -71,6 +71,9 @@ func TestAnswers(t *testing.T) {
 		if res.StatusCode != tc.status || string(b) != tc.body {
 			t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.url, res.StatusCode, b, tc.status, tc.body)
 		}
+		if h := res.Header.Get("X-From"); strings.HasPrefix(tc.url, "http://web:8080/names") != (h == "exact") {
+			t.Errorf("%s %s: header X-From %q; want \"exact\" only from the answer that sets it", tc.method, tc.url, h)
+		}
 	}
 	// A described URL, but not for this method; and one not described at all.
 	for _, u := range []string{"GET https://hooks.example/deploy", "GET http://other.example/x"} {
@@ -109,7 +112,7 @@ func TestFromStarlarkErrors(t *testing.T) {
 const httpScript = `
 base = var("base")
 r = http.get(base + "/names", contains = ["John Doe"])
-print("status:", r.status)
+print("status:", r.status, "body:", r.body)
 http.post(base + "/deploy", body = "go", expect = 204)
 `
 

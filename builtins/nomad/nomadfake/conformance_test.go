@@ -55,6 +55,7 @@ var conformance = []fakecheck.Case{
 		{Method: "GET", Path: "/v1/job/conf/deployment", Pick: []string{"Status", "JobVersion"}, Until: map[string]string{"Status": "successful", "JobVersion": "1"}},
 		{Method: "GET", Path: "/v1/job/conf/allocations", Pick: allocFields, Until: map[string]string{"[0].ClientStatus": "running"}},
 		{Method: "GET", Path: "/v1/job/conf", Pick: jobFields, Until: map[string]string{"Stable": "true"}},
+		{Method: "GET", Path: "/v1/job/conf/allocations?all=true", Pick: allocFields, Until: map[string]string{"[0].ClientStatus": "running"}},
 		// stop, then purge
 		{Method: "DELETE", Path: "/v1/job/conf", Pick: []string{"JobModifyIndex"}, Save: map[string]string{"eval": "EvalID"}},
 		{Method: "GET", Path: "/v1/evaluation/{eval}", Pick: []string{"Status", "TriggeredBy"}, Until: map[string]string{"Status": "complete"}},

@@ -48,6 +48,7 @@ type Fake struct {
 	files    map[string]file // written by the script, by clean path
 	loaded   string          // the path the agent last loaded its config from ("": initial)
 	onChange [][]string
+	consul   http.Handler // where job services are registered (UseConsul); nil: nowhere
 }
 
 type file struct {
@@ -86,6 +87,8 @@ func New(opts Options) (*Fake, error) {
 		InMemory:          true,
 		SimulateDrivers:   Drivers,
 		AgentConfigSource: f.agentSource,
+		ConsulAddr:        "http://consul.fake:8500",
+		ConsulTransport:   consulLink{f},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the agent config: %w", err)
@@ -152,6 +155,46 @@ func deref(p *string) string {
 	}
 	return *p
 }
+
+// UseConsul makes the fake register its jobs' services and checks in a fake Consul (h,
+// e.g. a builtins/consul/consulfake.Fake), as a Nomad agent registers them in its local
+// Consul agent: the Consul fake then answers consul.service, consul.wait and consul.srv
+// with the running allocations (address 127.0.0.1, the allocated port; dynamic ports
+// from 20000), and a job's health waits for its checks (which the Consul fake passes at
+// once). Services of allocations placed before the call are not registered. Without
+// it, services are registered nowhere.
+func (f *Fake) UseConsul(h http.Handler) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.consul = h
+}
+
+// consulLink is the double's Consul transport: the fake Consul of UseConsul, or
+// noConsul.
+type consulLink struct{ f *Fake }
+
+func (l consulLink) RoundTrip(req *http.Request) (*http.Response, error) {
+	l.f.mu.Lock()
+	h := l.f.consul
+	l.f.mu.Unlock()
+	if h == nil {
+		h = noConsul
+	}
+	return fakenet.Transport(h).RoundTrip(req)
+}
+
+// noConsul takes registrations and drops them, and has no checks (so health does not
+// wait for any): services registered nowhere.
+var noConsul = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/agent/service/"):
+	case r.Method == http.MethodGet && r.URL.Path == "/v1/agent/checks":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	default:
+		http.NotFound(w, r)
+	}
+})
 
 // ServeHTTP answers as the Nomad HTTP API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.srv.Handler().ServeHTTP(w, r) }

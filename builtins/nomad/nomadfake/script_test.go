@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,54 @@ func TestApplyUpdatesTheFake(t *testing.T) {
 	}
 	if len(f.OnChange()) != 1 {
 		t.Errorf("a plan ran on_change")
+	}
+}
+
+// tokenConfig writes a token into the agent config, which makes the file 0600.
+const tokenConfig = `
+cfg = var("cfg")
+nomad.agent_config(cfg, vault = {"enabled": True, "address": "http://127.0.0.1:8200", "token": "s.not-a-real-token"}, on_change = [var("restart")])
+print("read back:", nomad.agent_config_read(cfg).address)
+`
+
+// TestApplyWritesWhatTheDiskGets: the same apply against a real file and against the
+// fake leaves the same text and mode, and runs (or records) on_change once.
+func TestApplyWritesWhatTheDiskGets(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "nomad.hcl")
+	if err := os.WriteFile(cfgPath, []byte(startingAgentConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := startingAgentConfig
+	f, err := New(Options{AgentConfig: &text, AgentConfigMode: 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	script := runtimetest.Script(t, map[string]string{"main.star": tokenConfig})
+	vars := []string{"cfg=" + cfgPath, "restart=true"} // /bin/true on the disk; recorded by the fake
+	real := runNomad(t, runtime.Apply, script, nil, vars, nomad.Options{}).MustOK(t)
+	fake := runNomad(t, runtime.Apply, script, nil, vars, fakeOptions(f)).MustOK(t)
+	// The progress lines carry how long each write took.
+	took := regexp.MustCompile(`done \([^)]*\)`)
+	if took.ReplaceAllString(real.Out+real.Plan, "done") != took.ReplaceAllString(fake.Out+fake.Plan, "done") {
+		t.Errorf("the applies differ\n--- disk ---\n%s%s\n--- fake ---\n%s%s", real.Out, real.Plan, fake.Out, fake.Plan)
+	}
+	disk, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(cfgPath)
+	af, err := f.Read(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(af.Data) != string(disk) || af.Mode != st.Mode().Perm() || af.Mode != 0o600 {
+		t.Errorf("the fake holds %q (mode %o), the disk %q (mode %o)", af.Data, af.Mode, disk, st.Mode().Perm())
+	}
+	if oc := f.OnChange(); len(oc) != 1 || oc[0][0] != "true" {
+		t.Errorf("on_change recorded %q, want [true] once", oc)
+	}
+	if strings.Contains(real.All()+fake.All(), "s.not-a-real-token") {
+		t.Errorf("the token leaked into the output")
 	}
 }

@@ -78,6 +78,7 @@ func TestFromStarlarkErrors(t *testing.T) {
 		{`state.nomad(jobs = [{"ID": "x", "TaskGroup": []}])`, `state.nomad: jobs[0]: not a Nomad job (nomad/api JSON shape): json: unknown field "TaskGroup"`},
 		{`state.nomad(jobs = [{"Name": "x"}])`, `state.nomad: jobs[0]: a job dict needs an "ID"`},
 		{`state.nomad(jobs = [{"ID": "x", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Count": -1, "Tasks": []}]}])`, `job "x": Nomad refuses it`},
+		{`state.nomad(jobs = [{"ID": "x", "Namespace": "prod", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "x"}}]}]}])`, `job "x": Nomad refuses it`},
 		{`state.nomad(agent_config = 3)`, `state.nomad: agent_config: want a string (the agent config's HCL text), not int`},
 		{`state.nomad(agent_config = "vault {")`, `state.nomad: the agent config: nomadtest: failed to decode HCL file`},
 		{`state.nomad(agent_config_mode = "600")`, `agent_config_mode: want a file mode such as 0o600, not string`},

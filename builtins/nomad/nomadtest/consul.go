@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -27,7 +28,11 @@ func (s *Server) consul() (*consulapi.Client, error) {
 		return nil, nil
 	}
 	s.consulOnce.Do(func() {
-		s.consulClient, s.consulErr = consulapi.NewClient(&consulapi.Config{Address: consulHTTPBase(s.cfg.ConsulAddr)})
+		cfg := &consulapi.Config{Address: consulHTTPBase(s.cfg.ConsulAddr)}
+		if s.cfg.ConsulTransport != nil {
+			cfg.HttpClient = &http.Client{Transport: s.cfg.ConsulTransport}
+		}
+		s.consulClient, s.consulErr = consulapi.NewClient(cfg)
 	})
 	return s.consulClient, s.consulErr
 }

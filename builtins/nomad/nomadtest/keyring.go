@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -49,6 +50,19 @@ func newKeyring() (*keyring, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *keyring
+	sharedErr  error
+)
+
+// sharedKeyring is one keyring for every InMemory double of the process: generating an
+// RSA key is most of what a new double costs, and an InMemory double signs nothing.
+func sharedKeyring() (*keyring, error) {
+	sharedOnce.Do(func() { shared, sharedErr = newKeyring() })
+	return shared, sharedErr
 }
 
 // sign serializes claims as a compact JWS.

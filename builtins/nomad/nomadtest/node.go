@@ -84,7 +84,7 @@ func (s *Server) fingerprint(ctx context.Context) map[string]string {
 			attrs["vault.accessible"] = "false"
 		}
 	}
-	if s.cfg.ConsulAddr == "" {
+	if s.cfg.ConsulAddr == "" || s.cfg.InMemory {
 		// No Consul to ask: claim the test substrate's version so jobs with services
 		// remain placeable (see Config.ConsulAddr).
 		attrs["consul.version"] = "1.16.0"

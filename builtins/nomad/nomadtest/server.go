@@ -42,6 +42,10 @@ type Config struct {
 	// and templates have no Consul.
 	ConsulAddr string
 
+	// ConsulTransport, when set, is the HTTP transport of the double's Consul client
+	// (ConsulAddr): an InMemory double registers job services in a fake Consul through it.
+	ConsulTransport http.RoundTripper
+
 	// DataDir holds the allocation and task directories. Empty means a temporary
 	// directory that Close removes; a given directory is left in place.
 	DataDir string
@@ -88,13 +92,16 @@ type Config struct {
 	// `nvrun test`'s Nomad fake (builtins/nomad/nomadfake): New listens on nothing (serve
 	// Server.Handler, e.g. with runtime/fakenet), every task driver is simulated (the node
 	// has raw_exec and SimulateDrivers), and a task starts at once: no task directory,
-	// Vault token, workload identity, template or Consul service. An allocation is
+	// Vault token, workload identity or template (services are registered only through
+	// ConsulTransport, and the node asks no Consul for its version). An allocation is
 	// healthy as soon as its tasks run (min_healthy_time is not waited out), so a
 	// deployment succeeds at once. Ports are handed out without probing the host, and the
 	// node fingerprints Vault as accessible (version InMemoryVaultVersion) whenever the
 	// agent config enables it, without asking it. Dynamic ports are handed out in order from
-	// the bottom of PortRange (20000 by default). The API, the job store, validation,
-	// plans and diffs, evaluations and deployments are those of the double.
+	// the bottom of PortRange (20000 by default). InMemory doubles share one keyring (an
+	// RSA key is most of what a new double costs, and they sign nothing). The API, the
+	// job store, validation, plans and diffs, evaluations and deployments are those of
+	// the double.
 	InMemory bool
 
 	// AgentConfigSource, when set, is read instead of AgentConfigPath (at New and on
@@ -241,7 +248,11 @@ func New(cfg Config) (*Server, error) {
 		s.cleanupDataDir()
 		return nil, fmt.Errorf("nomadtest: %w", err)
 	}
-	if s.keyring, err = newKeyring(); err != nil {
+	newKeys := newKeyring
+	if cfg.InMemory {
+		newKeys = sharedKeyring
+	}
+	if s.keyring, err = newKeys(); err != nil {
 		s.cancel()
 		s.cleanupDataDir()
 		return nil, fmt.Errorf("nomadtest: keyring: %w", err)

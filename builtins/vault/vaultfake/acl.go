@@ -197,16 +197,77 @@ func firstWildcard(p string) int {
 }
 
 // allowed checks a request against its token's policies: the capability the
-// operation needs (create or update for a write).
+// operation needs (create or update for a write), and sudo on root-protected paths.
 func (f *Fake) allowed(t *token, req *request) bool {
 	if t.root() {
 		return true
 	}
 	caps := f.aclFor(t.Policies).capabilities(req.path)
+	if rootProtected(req) && !contains(caps, "sudo") {
+		return false
+	}
 	switch req.op {
 	case "update":
-		return contains(caps, "update") || contains(caps, "create")
+		// As Vault: a write to a path with an existence check needs create if the
+		// object is absent and update if it is there; other writes need update.
+		if checked, exists := f.existence(req); checked && !exists {
+			return contains(caps, "create")
+		}
+		return contains(caps, "update")
 	default:
 		return contains(caps, req.op)
 	}
+}
+
+// rootProtected are the paths (of those the fake serves) that Vault also requires sudo
+// for: enabling and disabling auth methods, revoking leases by prefix, listing token
+// accessors, sealing.
+func rootProtected(req *request) bool {
+	p := req.path
+	switch {
+	case strings.HasPrefix(p, "sys/auth/") && !strings.HasSuffix(p, "/tune"):
+		return req.op != "read"
+	case strings.HasPrefix(p, "sys/leases/revoke-prefix/"), strings.HasPrefix(p, "sys/leases/revoke-force/"),
+		strings.HasPrefix(p, "sys/revoke-prefix/"):
+		return true
+	}
+	return p == "auth/token/accessors" || p == "sys/seal"
+}
+
+// existence is Vault's existence check of a write: whether the path has one (checked)
+// and whether the object is there.
+func (f *Fake) existence(req *request) (checked, exists bool) {
+	p := req.path
+	if name, ok := strings.CutPrefix(p, "auth/token/roles/"); ok {
+		return true, f.tokenRoles[strings.ToLower(name)] != nil
+	}
+	if strings.HasPrefix(p, "sys/") || strings.HasPrefix(p, "auth/token/") {
+		return false, false
+	}
+	mountPath, m := f.mountOf(p)
+	if m == nil {
+		return false, false
+	}
+	rest := strings.TrimSuffix(strings.TrimPrefix(p+"/", mountPath), "/")
+	kind, name, _ := strings.Cut(rest, "/")
+	switch m.Type {
+	case "kv":
+		if m.Options["version"] != "2" {
+			return true, f.data[mountPath+rest] != nil
+		}
+		if kind == "data" {
+			return true, f.data[mountPath+"data/"+name] != nil
+		}
+	case "database":
+		if (kind == "roles" || kind == "config") && name != "" {
+			return true, f.data[mountPath+kind+"/"+name] != nil
+		}
+	case "jwt", "oidc":
+		if kind == "role" && name != "" {
+			return true, f.data[mountPath+"role/"+strings.ToLower(name)] != nil
+		}
+	default:
+		return true, f.data[mountPath+rest] != nil
+	}
+	return false, false
 }

@@ -47,3 +47,41 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentTuneAndList tunes a mount while others list the mounts: the answers
+// are encoded under the fake's lock (run with -race).
+func TestConcurrentTuneAndList(t *testing.T) {
+	f := New()
+	client := &http.Client{Transport: fakenet.Transport(f)}
+	send := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, "http://vault.test/v1/"+path, strings.NewReader(body))
+		req.Header.Set("X-Vault-Token", "t")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := send("POST", "sys/mounts/kv", `{"type":"kv"}`); c != 204 {
+		t.Fatalf("mount: %d", c)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(2)
+		go func(i int) {
+			defer wg.Done()
+			if c := send("POST", "sys/mounts/kv/tune", fmt.Sprintf(`{"description":"d%d","max_lease_ttl":"%dh"}`, i, i+1)); c != 204 {
+				t.Errorf("tune: %d", c)
+			}
+		}(i)
+		go func() {
+			defer wg.Done()
+			if c := send("GET", "sys/mounts", ""); c != 200 {
+				t.Errorf("list: %d", c)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -177,6 +177,36 @@ func selectValue(body map[string]any, sel string) (any, bool) {
 	return v, true
 }
 
+// secretFields are the answer fields that hold tokens, keys or passwords: a failing
+// case shows them as (redacted), never their values.
+var secretFields = map[string]bool{"client_token": true, "root_token": true, "keys": true, "keys_base64": true,
+	"id": true, "password": true, "accessor": true}
+
+// redacted is an answer's body for a message, with its secrets redacted.
+func redacted(r reply) string {
+	if r.body == nil {
+		return strings.TrimSpace(r.raw)
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		m, ok := x.(map[string]any)
+		if !ok {
+			return x
+		}
+		out := map[string]any{}
+		for k, v := range m {
+			if secretFields[k] && v != nil && v != "" {
+				out[k] = "(redacted)"
+			} else {
+				out[k] = walk(v)
+			}
+		}
+		return out
+	}
+	b, _ := json.Marshal(walk(r.body))
+	return string(b)
+}
+
 func show(v any, found bool) string {
 	if !found {
 		return "(absent)"
@@ -196,12 +226,12 @@ func compare(s step, fake, real *target) (string, error) {
 		return "", err
 	}
 	if os.Getenv("VAULTFAKE_SHOW") != "" { // to see both answers while writing a case
-		fmt.Printf("%s %s\n  fake:  %d %s\n  vault: %d %s\n", s.method, s.path, fr.status, strings.TrimSpace(fr.raw), rr.status, strings.TrimSpace(rr.raw))
+		fmt.Printf("%s %s\n  fake:  %d %s\n  vault: %d %s\n", s.method, s.path, fr.status, redacted(fr), rr.status, redacted(rr))
 	}
 	var diffs []string
 	if fr.status != rr.status {
 		diffs = append(diffs, fmt.Sprintf("status: fake %d, vault %d\n      fake body:  %s\n      vault body: %s",
-			fr.status, rr.status, strings.TrimSpace(fr.raw), strings.TrimSpace(rr.raw)))
+			fr.status, rr.status, redacted(fr), redacted(rr)))
 	}
 	for _, sel := range s.same {
 		fv, ff := selectValue(fr.body, sel)
@@ -218,7 +248,12 @@ func compare(s step, fake, real *target) (string, error) {
 		}{{"fake", fr}, {"vault", rr}} {
 			v, found := selectValue(x.r.body, sel)
 			if str := fmt.Sprint(v); !found || !re.MatchString(str) {
-				diffs = append(diffs, fmt.Sprintf("%s: %s answered %s, want a value like /%s/", sel, x.name, show(v, found), s.like[sel]))
+				shown := show(v, found)
+				parts := strings.Split(sel, ".")
+				if secretFields[strings.TrimRight(parts[len(parts)-1], "0123456789")] || (len(parts) > 1 && secretFields[parts[len(parts)-2]]) {
+					shown = fmt.Sprintf("(redacted, %d chars)", len(str))
+				}
+				diffs = append(diffs, fmt.Sprintf("%s: %s answered %s, want a value like /%s/", sel, x.name, shown, s.like[sel]))
 			}
 		}
 	}

@@ -60,14 +60,14 @@ func (f *Fake) serveDatabase(req *request, m *mount, mountPath, rest string) ans
 			}
 		}
 		id := mountPath + "creds/" + name + "/" + f.base62ID(24)
-		f.leases[id] = mountPath + "creds/" + name
+		f.leases[id] = &lease{issued: time.Now(), ttl: ttl}
 		// Vault's default username template: v-<display name>-<role>-<random>-<unix time>.
 		user := fmt.Sprintf("v-%s-%s-%s-%d", truncate(req.tok.DisplayName, 8), truncate(name, 8), f.base62ID(20), time.Now().Unix())
 		s := secret(map[string]any{"username": user, "password": f.base62ID(20)})
 		s["lease_id"], s["lease_duration"], s["renewable"] = id, ttl, true
 		return ok(s)
 	}
-	return unsupportedSy
+	return unsupportedPath
 }
 
 func dbConfig(body map[string]any) (map[string]any, error) {
@@ -96,7 +96,7 @@ func dbConfig(body map[string]any) (map[string]any, error) {
 func dbRole(body map[string]any) (map[string]any, error) {
 	db, _ := body["db_name"].(string)
 	if db == "" {
-		return nil, fmt.Errorf("empty database name attribute")
+		return nil, fmt.Errorf("database name is required")
 	}
 	role := map[string]any{"credential_type": "password", "db_name": db}
 	for _, k := range []string{"creation_statements", "renew_statements", "revocation_statements", "rollback_statements"} {

@@ -19,6 +19,7 @@ type execResult struct {
 	res  *runtime.Result
 	err  error
 	text string // the plan text, or the apply summary
+	json string // the -json view of the same
 	out  string
 	reqs []string // "GET /v1/sys/seal-status", as the module sent them
 }
@@ -60,7 +61,7 @@ func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, t
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var out, text bytes.Buffer
+	var out, text, js bytes.Buffer
 	red := runtime.NewRedactor()
 	res, err := runtime.Exec(ctx, runtime.Options{Script: script, Mode: mode, Modules: append([]runtime.Module{vault.Module(cfg)}, extra...),
 		Environ: env, Vars: vars, Out: &out}, red)
@@ -74,8 +75,9 @@ func execScript(t *testing.T, script string, mode runtime.Mode, f *Fake, addr, t
 		} else {
 			_ = res.WriteApplySummary(red.Writer(&text), runtime.RenderOptions{})
 		}
+		_ = res.WriteJSON(red.Writer(&js), "")
 	}
-	r.text = text.String()
+	r.text, r.json = text.String(), js.String()
 	return r
 }
 

@@ -15,6 +15,24 @@
 // key, as the test cannot know keys it never saw. A Vault the script initialises
 // (state.vault(initialized=False) and vault.init) behaves like the real one from
 // then on: only its own root token and its own unseal keys are valid.
+//
+// Served (everything else answers as Vault does to a path it has no handler for):
+//
+//	sys/seal-status, sys/init, sys/unseal, sys/seal, sys/leader, sys/health
+//	sys/policies/acl[/<name>] (LIST, GET, PUT, DELETE), sys/policy[/<name>]
+//	sys/mounts[/<path>[/tune]], sys/mounts/auth/<path>/tune, sys/auth[/<path>[/tune]]
+//	sys/capabilities, sys/capabilities-self (ACL paths with * and +, Vault's priority)
+//	sys/leases/{revoke,revoke-prefix/<prefix>,lookup}, sys/revoke[/<id>], sys/revoke-prefix/<prefix>
+//	auth/token/{lookup-self,lookup,lookup-accessor,revoke-accessor,revoke,revoke-orphan,
+//	  revoke-self,accessors,create,create-orphan,create/<role>,roles[/<name>]}
+//	kv version 1 and 2 mounts (data/, metadata/), database mounts (config/, roles/,
+//	  creds/: made-up credentials and a lease; no database is contacted), jwt and oidc
+//	  auth methods (config, role/; jwks_url is not fetched, login is not served).
+//	Other engine types mount, and store and read back what is written, as kv 1.
+//
+// Non-root tokens are checked against their policies (create or update by Vault's
+// existence checks, sudo on root-protected paths). Namespaces are ignored, as by
+// Vault OSS. Templated policy paths ({{identity...}}) are taken literally.
 package vaultfake
 
 import (
@@ -48,7 +66,7 @@ type Fake struct {
 	anyToken   bool                      // no tokens described: every non-empty token is root-like
 	revoked    map[string]bool           // tokens revoked: invalid even when anyToken
 	data       map[string]map[string]any // generic paths (kv, database config and roles, jwt config and roles)
-	leases     map[string]string         // lease id -> the path that issued it
+	leases     map[string]*lease         // by lease id
 
 	seq int // for made-up ids: deterministic, so a fake's answers are reproducible
 }
@@ -62,7 +80,7 @@ func New() *Fake {
 		policies: map[string]string{}, tokenRoles: map[string]map[string]any{},
 		mounts: map[string]*mount{}, auths: map[string]*mount{},
 		tokens: map[string]*token{}, accessors: map[string]*token{},
-		anyToken: true, anyKey: true, data: map[string]map[string]any{}, leases: map[string]string{},
+		anyToken: true, anyKey: true, data: map[string]map[string]any{}, leases: map[string]*lease{},
 	}
 	f.unsealKeys = []string{f.hexID(33)}
 	f.setInitialised()
@@ -113,11 +131,11 @@ func fail(status int, msgs ...string) answer {
 func multi(msg string) string { return "1 error occurred:\n\t* " + msg + "\n\n" }
 
 var (
-	notFound      = fail(http.StatusNotFound)
-	unsupported   = fail(http.StatusMethodNotAllowed, multi("unsupported operation"))
-	denied        = fail(http.StatusForbidden, "permission denied")
-	sealedAnswer  = fail(http.StatusServiceUnavailable, "Vault is sealed")
-	unsupportedSy = fail(http.StatusNotFound, multi("unsupported path"))
+	notFound        = fail(http.StatusNotFound)
+	unsupported     = fail(http.StatusMethodNotAllowed, multi("unsupported operation"))
+	denied          = fail(http.StatusForbidden, "permission denied")
+	sealedAnswer    = fail(http.StatusServiceUnavailable, "Vault is sealed")
+	unsupportedPath = fail(http.StatusNotFound, multi("unsupported path"))
 )
 
 func noRoute(path string) answer {
@@ -126,24 +144,22 @@ func noRoute(path string) answer {
 
 // ServeHTTP answers one Vault API request.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a := f.serve(r)
-	if a.body == nil {
-		w.WriteHeader(a.status)
+	status, body := f.serve(r)
+	if body == nil {
+		w.WriteHeader(status)
 		return
 	}
-	b, err := json.Marshal(a.body)
-	if err != nil {
-		a.status, b = http.StatusInternalServerError, []byte(`{"errors":["vaultfake: `+err.Error()+`"]}`)
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	_, _ = w.Write(append(b, '\n'))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }
 
-func (f *Fake) serve(r *http.Request) answer {
+// serve answers r: the status and the JSON body (nil: none), encoded while the fake
+// is locked, since answers refer to the fake's own maps.
+func (f *Fake) serve(r *http.Request) (int, []byte) {
 	path, found := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !found {
-		return notFound
+		return encode(notFound)
 	}
 	req := &request{path: strings.TrimSuffix(path, "/"), token: r.Header.Get("X-Vault-Token")}
 	switch r.Method {
@@ -158,14 +174,20 @@ func (f *Fake) serve(r *http.Request) answer {
 		req.op = "update"
 	case http.MethodDelete:
 		req.op = "delete"
+	case http.MethodPatch:
+		// The fake serves no PATCH (nvrun sends none); Vault first wants a merge patch.
+		if r.Header.Get("Content-Type") == "" {
+			return encode(fail(http.StatusBadRequest, "mime: no media type"))
+		}
+		return encode(unsupported)
 	default:
-		return unsupported
+		return encode(unsupported)
 	}
 	if raw, _ := io.ReadAll(r.Body); len(strings.TrimSpace(string(raw))) > 0 {
 		d := json.NewDecoder(strings.NewReader(string(raw)))
 		d.UseNumber()
 		if err := d.Decode(&req.body); err != nil {
-			return fail(http.StatusBadRequest, "failed to parse JSON input: "+err.Error())
+			return encode(fail(http.StatusBadRequest, "error parsing JSON"))
 		}
 	}
 	if req.body == nil {
@@ -174,6 +196,22 @@ func (f *Fake) serve(r *http.Request) answer {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return encode(f.answer(req))
+}
+
+func encode(a answer) (int, []byte) {
+	if a.body == nil {
+		return a.status, nil
+	}
+	b, err := json.Marshal(a.body)
+	if err != nil {
+		return http.StatusInternalServerError, []byte(`{"errors":["vaultfake: ` + err.Error() + `"]}`)
+	}
+	return a.status, b
+}
+
+// answer answers a decoded request; the caller holds f.mu.
+func (f *Fake) answer(req *request) answer {
 	if h := f.unauthenticated(req); h != nil {
 		return *h
 	}
@@ -205,12 +243,12 @@ func (f *Fake) route(req *request) answer {
 		return f.serveAuths(req, strings.TrimPrefix(strings.TrimPrefix(p, "sys/auth"), "/"))
 	case p == "sys/capabilities" || p == "sys/capabilities-self":
 		return f.serveCapabilities(req)
-	case strings.HasPrefix(p, "sys/leases/") || p == "sys/revoke" || strings.HasPrefix(p, "sys/revoke-prefix/"):
+	case strings.HasPrefix(p, "sys/leases/") || p == "sys/revoke" || strings.HasPrefix(p, "sys/revoke/") || strings.HasPrefix(p, "sys/revoke-prefix/"):
 		return f.serveLeases(req)
 	case p == "sys/seal":
 		return f.serveSeal(req)
 	case p == "sys" || strings.HasPrefix(p, "sys/"):
-		return unsupportedSy
+		return unsupportedPath
 	case strings.HasPrefix(p, "auth/token/"):
 		return f.serveTokenAuth(req, strings.TrimPrefix(p, "auth/token/"))
 	}

@@ -2,6 +2,7 @@ package vaultfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +56,10 @@ func (c *capture) module() runtime.Module {
 // replaced so that the two Vaults' texts can be compared.
 type guideRound struct {
 	plan1, apply, plan2 string
+	json                [3]string // the -json views of the same runs
 	plan2Actions        map[runtime.Action]int
 	rootToken           string   // from the keys file vault.init wrote
+	serverToken         string   // the Nomad server token the apply minted
 	requests            []string // "PUT /v1/sys/policies/acl/nomad-server", as the module sent them
 }
 
@@ -73,13 +76,7 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 	}
 	keys := filepath.Join(dir, "vault-keys.json")
 	vars := []string{"db_host=" + pg.Host, "db_port=" + strconv.Itoa(pg.Port), "db_password=" + pg.Password}
-	// The time a token has left depends on how long the run took (the real Vault's
-	// count is a second down after a slow second): it is not compared.
-	ttlLeft := regexp.MustCompile(`\(([0-9]+[hms])+ left\)`)
-	normalise := func(s string) string {
-		s = strings.ReplaceAll(strings.ReplaceAll(s, dir, "<dir>"), addr, "<vault>")
-		return ttlLeft.ReplaceAllString(s, "(<ttl> left)")
-	}
+	normalise := func(s string) string { return normaliseRun(s, dir, addr) }
 	capt := &capture{values: map[string]string{}}
 	var g guideRound
 	for i, mode := range []runtime.Mode{runtime.Plan, runtime.Apply, runtime.Plan} {
@@ -93,6 +90,7 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 		}
 		g.requests = append(g.requests, r.reqs...)
 		text := normalise(r.text)
+		g.json[i] = normalise(r.json)
 		switch i {
 		case 0:
 			g.plan1 = text
@@ -116,8 +114,29 @@ func runGuideRound(t *testing.T, f *Fake, addr string, pg *testserver.Postgres) 
 	if err := json.Unmarshal(data, &doc); err != nil || doc.RootToken == "" {
 		t.Fatalf("keys file: %v", err)
 	}
-	g.rootToken = doc.RootToken
+	g.rootToken, g.serverToken = doc.RootToken, capt.values["server_token"]
 	return g
+}
+
+var (
+	ttlLeft  = regexp.MustCompile(`\(([0-9]+[hms])+ left\)`)
+	duration = regexp.MustCompile(`"duration_ms": [0-9]+`)
+	accessor = regexp.MustCompile(`\bauth_([a-z0-9]+)_[0-9a-f]{8}\b`)
+)
+
+// normaliseRun replaces what differs between two runs of the same script for reasons
+// that are not Vault's answers: the run's directory and Vault's address, how long
+// steps took, the time a token has left (the real Vault's count is a second down
+// after a slow second), and an auth method's generated accessor (whose shape the
+// table checks).
+func normaliseRun(s, dir, addr string) string {
+	if dir != "" {
+		s = strings.ReplaceAll(s, dir, "<dir>")
+	}
+	s = strings.ReplaceAll(s, addr, "<vault>")
+	s = ttlLeft.ReplaceAllString(s, "(<ttl> left)")
+	s = accessor.ReplaceAllString(s, "auth_${1}_<accessor>")
+	return duration.ReplaceAllString(s, `"duration_ms": 0`)
 }
 
 // runScriptRound plans, applies and plans again script against one Vault, logged in
@@ -131,7 +150,8 @@ func runScriptRound(t *testing.T, script string, f *Fake, addr, token string, va
 			t.Fatalf("%s against %s: %v\n%s", mode, addr, r.err, r.text)
 		}
 		g.requests = append(g.requests, r.reqs...)
-		text := strings.ReplaceAll(r.text, addr, "<vault>")
+		text := normaliseRun(r.text, "", addr)
+		g.json[i] = normaliseRun(r.json, "", addr)
 		switch i {
 		case 0:
 			g.plan1 = text
@@ -175,6 +195,13 @@ func TestGuideConformance(t *testing.T) {
 	onFake := runGuideRound(t, f, fakeAddr, pg)
 	onVault := runGuideRound(t, nil, real.Addr, pg)
 	sameRounds(t, "guide_vault.star", onFake, onVault)
+
+	// A fake described by hand as what the guide leaves (state.vault(...) with the real
+	// Vault's tokens) plans exactly as the real Vault the guide left: no change.
+	described := describedGuideState(t, pg, onVault.rootToken, onVault.serverToken)
+	sameRounds(t, "guide_vault.star against a described state",
+		planOnly(t, described, fakeAddr, onVault.rootToken, onVault.serverToken, pg),
+		planOnly(t, nil, real.Addr, onVault.rootToken, onVault.serverToken, pg))
 
 	// Then the workload identity setup, on the Vaults the guide left, as the root token.
 	script := filepath.Join("testdata", "workload_identity_vault.star")
@@ -229,6 +256,70 @@ func requestPattern(method, path string) string {
 	return method + " " + strings.Join(segs, "/")
 }
 
+// describedGuideState is state.vault(...) as a test author writes down what the guide
+// leaves behind, with the real Vault's root and Nomad server tokens.
+func describedGuideState(t *testing.T, pg *testserver.Postgres, root, server string) *Fake {
+	t.Helper()
+	f, err := FromStarlark(stateKwargs(t, fmt.Sprintf(`(
+    policies = {
+        "nomad-server": {
+            "auth/token/create/nomad-cluster": ["update"],
+            "auth/token/roles/nomad-cluster": ["read"],
+            "auth/token/lookup-self": ["read"],
+            "auth/token/lookup": ["update"],
+            "auth/token/revoke-accessor": ["update"],
+            "sys/capabilities-self": ["update"],
+            "auth/token/renew-self": ["update"],
+        },
+        "access-tables": {"database/creds/accessdb": ["read"]},
+    },
+    token_roles = {"nomad-cluster": {"allowed_policies": ["access-tables"], "token_explicit_max_ttl": 0,
+                                     "orphan": True, "token_period": "72h", "renewable": True}},
+    mounts = {"database": "database"},
+    paths = {
+        "database/config/postgresql": {"plugin_name": "postgresql-database-plugin", "allowed_roles": "accessdb",
+            "connection_url": "postgresql://{{username}}:{{password}}@%s:%d/postgres?sslmode=disable",
+            "username": "postgres", "password": %q},
+        "database/roles/accessdb": {"db_name": "postgresql",
+            "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; GRANT ALL ON SCHEMA public TO \"{{name}}\";",
+            "revocation_statements": "REVOKE ALL ON SCHEMA public FROM \"{{name}}\"; DROP ROLE IF EXISTS \"{{name}}\";",
+            "default_ttl": "1h", "max_ttl": "24h"},
+    },
+    tokens = [{"id": %q}, {"id": %q, "policies": ["nomad-server"], "period": "72h", "orphan": True}],
+)`, pg.Host, pg.Port, pg.Password, root, server)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// planOnly plans the guide's Vault part twice against a Vault the guide has set up
+// (no keys file: "initialised elsewhere"), as the root token, reusing the server token.
+func planOnly(t *testing.T, f *Fake, addr, root, server string, pg *testserver.Postgres) guideRound {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "vault-keys.json")
+	script := filepath.Join("..", "testdata", "guide_vault.star")
+	vars := []string{"db_host=" + pg.Host, "db_port=" + strconv.Itoa(pg.Port), "db_password=" + pg.Password, "server_token_in_use=" + server}
+	var g guideRound
+	for i := range 2 {
+		r := execScript(t, script, runtime.Plan, f, addr, root, keys, vars)
+		if r.err != nil {
+			t.Fatalf("plan against %s: %v\n%s", addr, r.err, r.text)
+		}
+		text, js := normaliseRun(r.text, filepath.Dir(keys), addr), normaliseRun(r.json, filepath.Dir(keys), addr)
+		if i == 0 {
+			g.plan1, g.json[0] = text, js
+			continue
+		}
+		g.plan2, g.json[2] = text, js
+		g.plan2Actions = map[runtime.Action]int{}
+		for _, rec := range r.res.Records {
+			g.plan2Actions[rec.Action]++
+		}
+	}
+	return g
+}
+
 // sameRounds fails if the fake's texts differ from the real Vault's, or if a second
 // plan is not all unchanged.
 func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
@@ -237,6 +328,9 @@ func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
 		{"first plan", onFake.plan1, onVault.plan1},
 		{"apply", onFake.apply, onVault.apply},
 		{"second plan", onFake.plan2, onVault.plan2},
+		{"first plan (-json)", onFake.json[0], onVault.json[0]},
+		{"apply (-json)", onFake.json[1], onVault.json[1]},
+		{"second plan (-json)", onFake.json[2], onVault.json[2]},
 	} {
 		if c.fake != c.vault {
 			t.Errorf("%s: %s differs:\n%s", script, c.what, lineDiff(c.fake, c.vault))
@@ -250,21 +344,49 @@ func sameRounds(t *testing.T, script string, onFake, onVault guideRound) {
 	}
 }
 
-// lineDiff shows the lines of two texts that differ, side by side.
+// lineDiff is a line diff of two texts (longest common subsequence): "-" lines only
+// the fake printed, "+" lines only the real Vault's run printed, a line of context
+// around each change.
 func lineDiff(fake, vault string) string {
 	a, b := strings.Split(fake, "\n"), strings.Split(vault, "\n")
-	var out []string
-	for i := 0; i < len(a) || i < len(b); i++ {
-		var x, y string
-		if i < len(a) {
-			x = a[i]
-		}
-		if i < len(b) {
-			y = b[i]
-		}
-		if x != y {
-			out = append(out, "  line "+strconv.Itoa(i+1)+":\n    fake:  "+x+"\n    vault: "+y)
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
 		}
 	}
-	return strings.Join(out, "\n")
+	type line struct {
+		op   byte
+		text string
+	}
+	var lines []line
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			lines = append(lines, line{' ', a[i]})
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			lines = append(lines, line{'+', b[j]})
+			j++
+		default:
+			lines = append(lines, line{'-', a[i]})
+			i++
+		}
+	}
+	var out []string
+	for k, l := range lines {
+		near := l.op != ' ' || (k > 0 && lines[k-1].op != ' ') || (k+1 < len(lines) && lines[k+1].op != ' ')
+		if near {
+			out = append(out, "  "+string(l.op)+" "+l.text)
+		}
+	}
+	return "  (- fake, + vault)\n" + strings.Join(out, "\n")
 }

@@ -56,7 +56,7 @@ func (f *Fake) serveJWT(req *request, mountPath, rest string) answer {
 	case kind == "login":
 		return fail(http.StatusBadRequest, "vaultfake: jwt login is not supported")
 	}
-	return unsupportedSy
+	return unsupportedPath
 }
 
 func str(x any) string { s, _ := x.(string); return s }

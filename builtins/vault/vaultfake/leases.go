@@ -3,6 +3,7 @@ package vaultfake
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // serveLeases answers sys/leases/revoke, sys/leases/revoke-prefix/<prefix> and their
@@ -34,10 +35,21 @@ func (f *Fake) serveLeases(req *request) answer {
 		return noContent()
 	case p == "lookup":
 		id, _ := req.body["lease_id"].(string)
-		if _, ok := f.leases[id]; !ok {
+		l := f.leases[id]
+		if l == nil {
 			return fail(http.StatusBadRequest, "invalid lease")
 		}
-		return ok(secret(map[string]any{"id": id}))
+		expire := l.issued.Add(time.Duration(l.ttl) * time.Second)
+		return ok(secret(map[string]any{
+			"id": id, "issue_time": l.issued.UTC().Format(time.RFC3339Nano), "expire_time": expire.UTC().Format(time.RFC3339Nano),
+			"last_renewal": nil, "renewable": true, "ttl": int64(time.Until(expire) / time.Second),
+		}))
 	}
-	return unsupportedSy
+	return unsupportedPath
+}
+
+// lease is a lease the fake issued (database credentials).
+type lease struct {
+	issued time.Time
+	ttl    int64 // seconds
 }

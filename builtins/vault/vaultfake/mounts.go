@@ -188,8 +188,8 @@ func (f *Fake) disable(table map[string]*mount, path, prefix string) {
 			delete(f.data, p)
 		}
 	}
-	for id, p := range f.leases {
-		if strings.HasPrefix(p, full) {
+	for id := range f.leases {
+		if strings.HasPrefix(id, full) {
 			delete(f.leases, id)
 		}
 	}
@@ -202,10 +202,20 @@ func (f *Fake) serveTune(req *request, table map[string]*mount, shown, path stri
 		if m == nil {
 			return fail(http.StatusBadRequest, fmt.Sprintf("cannot fetch sysview for path %q", strings.Trim(shown, "/")+"/"))
 		}
-		d := map[string]any{"default_lease_ttl": m.Config["default_lease_ttl"], "max_lease_ttl": m.Config["max_lease_ttl"],
+		// Unset TTLs read back as the system's, as Vault resolves them.
+		ttl := func(k string) int64 {
+			if v, _ := m.Config[k].(int64); v != 0 {
+				return v
+			}
+			return defaultLeaseTTL
+		}
+		d := map[string]any{"default_lease_ttl": ttl("default_lease_ttl"), "max_lease_ttl": ttl("max_lease_ttl"),
 			"force_no_cache": false, "description": m.Description}
 		if len(m.Options) > 0 {
 			d["options"] = m.Options
+		}
+		if tt, ok := m.Config["token_type"]; ok {
+			d["token_type"] = tt
 		}
 		s := secret(d)
 		for k, v := range d {

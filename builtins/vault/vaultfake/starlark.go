@@ -85,7 +85,7 @@ func newUninitialised() *Fake {
 		policies: map[string]string{}, tokenRoles: map[string]map[string]any{},
 		mounts: map[string]*mount{}, auths: map[string]*mount{},
 		tokens: map[string]*token{}, accessors: map[string]*token{},
-		anyToken: true, data: map[string]map[string]any{}, leases: map[string]string{}, seq: f.seq,
+		anyToken: true, data: map[string]map[string]any{}, leases: map[string]*lease{}, seq: f.seq,
 	}
 	return f
 }
