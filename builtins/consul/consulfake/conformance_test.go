@@ -59,6 +59,10 @@ var conformance = []fakecheck.Case{
 		{Method: "GET", Path: "/v1/kv/conf/a", Text: true},
 		{Method: "DELETE", Path: "/v1/kv/conf/never", Pick: []string{""}},
 		{Method: "PUT", Path: "/v1/kv/", Body: "x", Text: true},
+		{Method: "PUT", Path: "/v1/kv/conf/with%20space/%C3%A9", Body: "escaped", Pick: []string{""}},
+		{Method: "GET", Path: "/v1/kv/conf/with%20space/%C3%A9", Pick: kvFields},
+		{Method: "DELETE", Path: "/v1/kv/conf/?recurse", Pick: []string{""}},
+		{Method: "GET", Path: "/v1/kv/conf/?recurse", Text: true},
 	}},
 	{Name: "register and read a service", Steps: []fakecheck.Step{
 		{Method: "PUT", Path: "/v1/agent/service/register?replace-existing-checks=true",

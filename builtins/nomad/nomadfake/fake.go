@@ -11,6 +11,12 @@
 // never run. Like a restart, on_change makes the double reload its agent config from
 // the file just written; without on_change, the agent keeps the config it started with,
 // as a Nomad agent does.
+//
+// Knowingly different from Nomad, beyond the double's own differences (nomadtest's
+// package doc): tasks run nothing and never exit, so a batch job's allocations stay
+// running; every allocation is healthy as soon as it is placed; the node has the drivers
+// in Drivers and raw_exec; dynamic ports are handed out from 20000 up; job services
+// reach a Consul only through UseConsul.
 package nomadfake
 
 import (
@@ -67,6 +73,8 @@ type Options struct {
 	// AgentConfigMode is the file's mode; zero means 0600 when its vault block holds a
 	// token (as nvrun writes it) and 0644 otherwise.
 	AgentConfigMode fs.FileMode
+	// Namespaces exist besides "default" (created before the jobs are registered).
+	Namespaces []string
 }
 
 // New starts a fake from opts.
@@ -94,16 +102,16 @@ func New(opts Options) (*Fake, error) {
 		return nil, fmt.Errorf("the agent config: %w", err)
 	}
 	f.srv = srv
-	if err := f.seed(opts.Jobs); err != nil {
+	if err := f.seed(opts.Namespaces, opts.Jobs); err != nil {
 		srv.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// seed registers the jobs and waits until their allocations run.
-func (f *Fake) seed(jobs []*api.Job) error {
-	if len(jobs) == 0 {
+// seed creates the namespaces, registers the jobs and waits until their allocations run.
+func (f *Fake) seed(namespaces []string, jobs []*api.Job) error {
+	if len(jobs) == 0 && len(namespaces) == 0 {
 		return nil
 	}
 	c, err := api.NewClient(&api.Config{Address: "http://nomad.fake:4646", HttpClient: &http.Client{Transport: fakenet.Transport(f)}})
@@ -112,6 +120,11 @@ func (f *Fake) seed(jobs []*api.Job) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for _, ns := range namespaces {
+		if _, err := c.Namespaces().Register(&api.Namespace{Name: ns}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			return fmt.Errorf("namespace %q: Nomad refuses it: %w", ns, err)
+		}
+	}
 	for _, j := range jobs {
 		id := ""
 		if j.ID != nil {
@@ -123,7 +136,7 @@ func (f *Fake) seed(jobs []*api.Job) error {
 	}
 	for _, j := range jobs {
 		if deref(j.Namespace) != "" && deref(j.Namespace) != api.DefaultNamespace {
-			continue // WaitAllocs watches the default namespace
+			continue // WaitAllocs watches the default namespace; the others start as fast
 		}
 		want := 0
 		for _, tg := range j.TaskGroups {
@@ -329,11 +342,12 @@ func holdsToken(text string) bool {
 }
 
 // FromStarlark builds a fake from state.nomad(jobs=[...], agent_config="HCL",
-// agent_config_mode=0o600). A job is a nomad.job(...) value or a dict in the nomad/api
-// JSON shape ({"ID": "web", "TaskGroups": [...]}).
+// agent_config_mode=0o600, namespaces=["prod"]). A job is a nomad.job(...) value or a
+// dict in the nomad/api JSON shape ({"ID": "web", "TaskGroups": [...]}); a job in a
+// namespace other than "default" needs that namespace in namespaces.
 func FromStarlark(kwargs []starlark.Tuple) (*Fake, error) {
 	const where = "state.nomad"
-	args, err := fakenet.StateArgs(where, nil, kwargs, "jobs", "agent_config", "agent_config_mode")
+	args, err := fakenet.StateArgs(where, nil, kwargs, "jobs", "agent_config", "agent_config_mode", "namespaces")
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +374,13 @@ func FromStarlark(kwargs []starlark.Tuple) (*Fake, error) {
 			return nil, fakenet.WrongType(where, "agent_config_mode", "a file mode such as 0o600", v)
 		}
 		opts.AgentConfigMode = fs.FileMode(n)
+	}
+	if v, ok := args["namespaces"]; ok {
+		ns, err := runtime.StringList(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: namespaces: %w", where, err)
+		}
+		opts.Namespaces = ns
 	}
 	f, err := New(opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package nomadfake
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -46,7 +47,10 @@ state.nomad(
             nomad.task("t", driver = "docker", config = {"image": "nginx"})])]),
         {"ID": "api", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Tasks": [
             {"Name": "t", "Driver": "exec", "Config": {"command": "/bin/api"}}]}]},
+        {"ID": "batch", "Namespace": "prod", "Type": "batch", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Tasks": [
+            {"Name": "t", "Driver": "exec", "Config": {"command": "/bin/true"}}]}]},
     ],
+    namespaces = ["prod"],
     agent_config = 'data_dir = "/opt/nomad"\nvault {\n  enabled = true\n  token = "s.example"\n}\n',
 )`)
 	if err != nil {
@@ -62,6 +66,11 @@ state.nomad(
 				t.Errorf("job %s: allocation %s, want running at once", job, a.ClientStatus)
 			}
 		}
+	}
+	rec := httptest.NewRecorder()
+	f.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/job/batch?namespace=prod", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"Namespace":"prod"`) {
+		t.Errorf("job batch in namespace prod: %d %.200s", rec.Code, rec.Body)
 	}
 	af, err := f.Read("/etc/nomad.d/anything.hcl")
 	if err != nil || !strings.Contains(string(af.Data), `token = "s.example"`) || af.Mode != 0o600 {
@@ -79,6 +88,7 @@ func TestFromStarlarkErrors(t *testing.T) {
 		{`state.nomad(jobs = [{"Name": "x"}])`, `state.nomad: jobs[0]: a job dict needs an "ID"`},
 		{`state.nomad(jobs = [{"ID": "x", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Count": -1, "Tasks": []}]}])`, `job "x": Nomad refuses it`},
 		{`state.nomad(jobs = [{"ID": "x", "Namespace": "prod", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "docker", "Config": {"image": "x"}}]}]}])`, `job "x": Nomad refuses it`},
+		{`state.nomad(namespaces = "prod")`, `state.nomad: namespaces: `},
 		{`state.nomad(agent_config = 3)`, `state.nomad: agent_config: want a string (the agent config's HCL text), not int`},
 		{`state.nomad(agent_config = "vault {")`, `state.nomad: the agent config: nomadtest: failed to decode HCL file`},
 		{`state.nomad(agent_config_mode = "600")`, `agent_config_mode: want a file mode such as 0o600, not string`},
