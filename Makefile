@@ -3,7 +3,7 @@
 GO      ?= go
 SERVERS := vault consul
 
-.PHONY: all build test servers vet bench demo clean-servers
+.PHONY: all build test test-scripts servers vet bench demo clean-servers
 
 all: build
 
@@ -18,8 +18,12 @@ servers:
 vet:
 	$(GO) vet ./...
 
-test: servers vet
+test: servers vet test-scripts
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The scripts' own tests (scripts/*_test.star), offline against described state: seconds.
+test-scripts:
+	$(GO) run ./cmd/nvrun test scripts/
 
 bench: servers
 	$(GO) run ./bench

@@ -66,7 +66,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, *pflag.FlagSet, error)
 		return nil, fs, err
 	}
 	if *help {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n%s", strings.TrimPrefix(usageLine, "usage: "), fs.FlagUsages())
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n%s\nnvrun test [PATH...] runs the scripts' *_test.star files: see nvrun test --help\n",
+			strings.TrimPrefix(usageLine, "usage: "), fs.FlagUsages())
 		return nil, fs, errHelp
 	}
 	if f.version {

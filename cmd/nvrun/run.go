@@ -49,6 +49,9 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer,
 	so := &stdoutWriter{w: stdout}
 	stdout = so
 	defer func() { code = so.exitCode(stderr, code) }()
+	if isTestCommand(args) {
+		return testMain(ctx, args[1:], stdout, stderr)
+	}
 	f, _, err := parseFlags(args, stderr)
 	if errors.Is(err, errHelp) {
 		return exitOK
