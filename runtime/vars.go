@@ -220,7 +220,7 @@ func (vs *varSet) checkUnused() error {
 	sort.Strings(envNames)
 	for _, n := range envNames {
 		msg := fmt.Sprintf("NVRUN_VAR_%s is set, but the script declares no var %q, so it is ignored", n, n)
-		if near := closest(n, vs.declaredNames()); near != "" {
+		if near := Closest(n, vs.declaredNames()); near != "" {
 			msg += fmt.Sprintf("; did you mean NVRUN_VAR_%s?", near)
 		}
 		vs.run.Warn("%s", msg)
@@ -231,7 +231,7 @@ func (vs *varSet) checkUnused() error {
 	sort.Strings(names)
 	n := names[0]
 	msg := fmt.Sprintf("%q is not declared by the script", n)
-	if near := closest(n, vs.declaredNames()); near != "" {
+	if near := Closest(n, vs.declaredNames()); near != "" {
 		msg += fmt.Sprintf("; did you mean %q?", near)
 	} else if len(vs.declared) > 0 {
 		msg += "; see nvrun --vars SCRIPT"
@@ -391,35 +391,4 @@ func FromJSON(x any) (starlark.Value, error) {
 		return d, nil
 	}
 	return nil, fmt.Errorf("unsupported JSON value %T", x)
-}
-
-// closest returns the declared name nearest to n by edit distance, if near enough.
-func closest(n string, names []string) string {
-	best, bestD := "", len(n)/2+2
-	for _, c := range names {
-		if d := editDistance(strings.ToLower(n), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+
+	"github.com/nvrun/nvrun/runtime"
 )
 
 // AgentFiles is where nomad.agent_config and nomad.agent_config_read find the agent
@@ -74,37 +76,11 @@ func (OSFiles) Write(f AgentFile) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Real)+".nvrun-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := tmp.Chmod(f.Mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if f.UID >= 0 {
-		_ = tmp.Chown(f.UID, f.GID) // only root may give a file away; best effort
-	}
-	if _, err := tmp.Write(f.Data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.Real); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return runtime.WriteFileAtomic(f.Real, f.Data, f.Mode, func(tmp *os.File) {
+		if f.UID >= 0 {
+			_ = tmp.Chown(f.UID, f.GID) // only root may give a file away; best effort
+		}
+	})
 }
 
 func (OSFiles) Chmod(real string, mode fs.FileMode) error { return os.Chmod(real, mode) }

@@ -3,11 +3,10 @@ package main
 import (
 	"encoding/xml"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nvrun/nvrun/cmd/nvrun/scripttest"
+	"github.com/nvrun/nvrun/runtime"
 )
 
 // JUnit XML as CI systems read it (Jenkins, GitLab, GitHub's test reporters): one
@@ -84,27 +83,7 @@ func writeJUnit(path string, files []*scripttest.File) error {
 		return err
 	}
 	data = append([]byte(xml.Header), append(data, '\n')...)
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return runtime.WriteFileAtomic(path, data, 0o644, nil)
 }
 
 func junitSeconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

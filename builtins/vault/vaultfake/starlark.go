@@ -279,34 +279,9 @@ func (f *Fake) write(op, path string, body map[string]any) error {
 	return nil
 }
 
-// closest is the candidate nearest to s by edit distance, if near enough.
+// closest is the candidate nearest to s, the first in sorted order among equals.
 func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
-	for _, c := range sorted {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return runtime.Closest(s, sorted)
 }
