@@ -31,6 +31,10 @@ type Options struct {
 	Mode   Mode
 	// Offline forces a plan that reads no server; builtins return unknown values instead.
 	Offline bool
+	// MaxWait, if set, caps every Wait's timeout, and its polls come at least 50 times
+	// as often: for `nvrun test`, whose fake servers settle within milliseconds, so a
+	// failing test fails at once instead of after the script's own 1m wait.
+	MaxWait time.Duration
 	// SkipPreflight disables the offline plan that runs before an apply (tests only).
 	SkipPreflight bool
 	// Destroy runs the script to undo it: see destroy.go. With Mode Plan it only shows

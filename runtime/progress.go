@@ -87,6 +87,15 @@ type WaitSpec struct {
 	Poll func(ctx context.Context) (done bool, status string, err error)
 }
 
+// WaitTimeout is how long a Wait with this timeout (0: none) really waits: the same,
+// unless Options.MaxWait caps it.
+func (r *Run) WaitTimeout(timeout time.Duration) time.Duration {
+	if m := r.opts.MaxWait; m > 0 && (timeout == 0 || timeout > m) {
+		return m
+	}
+	return timeout
+}
+
 // Wait polls until the condition holds, showing progress: a spinner with the latest
 // status in a terminal, or a plain line whenever the status changes otherwise. On
 // timeout the error carries the last status, which should say what is still wrong.
@@ -96,6 +105,11 @@ func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
 	}
 	if w.Interval == 0 {
 		w.Interval = 500 * time.Millisecond
+	}
+	capped := ""
+	if t := r.WaitTimeout(w.Timeout); t != w.Timeout {
+		w.Timeout, w.Interval = t, min(w.Interval, t/50)
+		capped = fmt.Sprintf(" (waits are capped at %s here)", t)
 	}
 	ctx := r.ctx
 	if w.Timeout > 0 {
@@ -113,7 +127,7 @@ func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
 			// A poll cut off by the wait's own deadline (a blocking query in flight) is the
 			// timeout, not a server fault: report what was last seen, which says why.
 			if w.Timeout > 0 && ctx.Err() != nil && r.ctx.Err() == nil {
-				return fmt.Errorf("timed out after %s waiting for %s: %s", w.Timeout, w.What, last)
+				return fmt.Errorf("timed out after %s%s waiting for %s: %s", w.Timeout, capped, w.What, last)
 			}
 			return err
 		}
@@ -138,7 +152,7 @@ func (r *Run) Wait(thread *starlark.Thread, w WaitSpec) error {
 				// The cause says why: "interrupted (SIGINT)", "timed out (--timeout 5s)".
 				return fmt.Errorf("waiting for %s: %w", w.What, context.Cause(r.ctx))
 			}
-			return fmt.Errorf("timed out after %s waiting for %s: %s", w.Timeout, w.What, status)
+			return fmt.Errorf("timed out after %s%s waiting for %s: %s", w.Timeout, capped, w.What, status)
 		case <-time.After(w.Interval):
 		}
 	}

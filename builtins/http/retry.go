@@ -64,7 +64,7 @@ func (m *httpModule) retry(thread *starlark.Thread, req *request) (starlark.Valu
 	})
 	if err != nil {
 		if m.run.Context().Err() == nil && last != nil {
-			return nil, fmt.Errorf("not as expected after %s (%d attempts); last: %w", runtime.ShortDuration(req.retry), attempts, last)
+			return nil, fmt.Errorf("not as expected after %s (%d attempts); last: %w", runtime.ShortDuration(m.run.WaitTimeout(req.retry)), attempts, last)
 		}
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -79,6 +80,9 @@ func (t *tester) runBuiltin(mode runMode) func(*starlark.Thread, *starlark.Built
 			Modules: modules(servers, keys, nil),
 			Stdlib:  stdlib.FS,
 			Out:     io.Discard,
+			// The fakes settle within milliseconds: a wait that does not hold after
+			// a second never will, and a failing test should say so at once.
+			MaxWait: time.Second,
 		}
 		ctx := t.ctx
 		var reached *reachedServers
