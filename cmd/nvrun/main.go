@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 )
@@ -17,6 +18,7 @@ func main() {
 	// a kill: the run's cleanup (lease revocation) still runs, and the lost output is
 	// reported with exit 1 (see stdoutWriter).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	tuneGC(os.Getenv)
 	stopProfile := cpuProfile(os.Getenv("NVRUN_CPUPROFILE"))
 	code := Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
 	stopProfile()
@@ -41,4 +43,17 @@ func cpuProfile(path string) (stop func()) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}
+}
+
+// tuneGC trades memory nvrun does not need for CPU: a run's heap is a few MB of live
+// data (records, the compiled script, clients) and garbage from decoding answers, so
+// the collector may let it grow 4x between cycles (GOGC=400) instead of 2x, with a soft
+// limit of 40 MiB that brings the default pace back before the process gets big. The
+// user's GOGC or GOMEMLIMIT wins. See BENCHMARKS.md for what it buys.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(40 << 20)
 }
