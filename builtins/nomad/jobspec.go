@@ -2,7 +2,8 @@ package nomad
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -294,7 +295,7 @@ func (m *module) networkBuiltin(_ *starlark.Thread, fn *starlark.Builtin, args s
 			}
 			labels[string(k)] = it[1]
 		}
-		for _, label := range sortedKeys(labels) {
+		for _, label := range slices.Sorted(maps.Keys(labels)) {
 			p, static, err := portSpec(f, label, labels[label])
 			if err != nil {
 				return nil, err
@@ -709,13 +710,4 @@ func oneOf(f *fields, name, value string, allowed ...string) error {
 		msg += fmt.Sprintf(" (did you mean %q?)", near)
 	}
 	return f.errf(name, "%s", msg)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

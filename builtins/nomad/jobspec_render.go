@@ -2,7 +2,9 @@ package nomad
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,7 +370,7 @@ func (w *hclWriter) strMap(name string, m map[string]string) {
 		return
 	}
 	w.open(name)
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if w.t != nil && w.t.sensitiveKeys[k] {
 			w.attr(k, runtime.Redacted)
 			continue
@@ -381,7 +383,7 @@ func (w *hclWriter) strMap(name string, m map[string]string) {
 // data writes a driver config: scalars and lists as attributes, maps as nested blocks,
 // lists of maps as repeated blocks (as the HCL jobspec writes port_map, mount, ...).
 func (w *hclWriter) data(m map[string]any) {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	for _, k := range keys {
 		if !isBlockValue(m[k]) {
 			w.attr(k, w.value(m[k]))
@@ -443,7 +445,7 @@ func (w *hclWriter) value(v any) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
 		var parts []string
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			parts = append(parts, hclKey(k)+" = "+w.value(v[k]))
 		}
 		return "{ " + strings.Join(parts, ", ") + " }"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -231,7 +232,7 @@ func taskEnv(job *api.Job, g *api.TaskGroup, t *api.Task) []string {
 	if job.Region != nil {
 		env = append(env, "NOMAD_REGION="+*job.Region)
 	}
-	for _, k := range sortedKeys(t.Env) {
+	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		env = append(env, k+"="+t.Env[k])
 	}
 	return env

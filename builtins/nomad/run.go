@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -408,7 +410,7 @@ func planSummary(p *api.JobPlanResponse) string {
 // (no node with the driver, not enough memory, ...), and pass on Nomad's warnings.
 func placementNotes(p *api.JobPlanResponse) []string {
 	var notes []string
-	for _, g := range sortedKeys(p.FailedTGAllocs) {
+	for _, g := range slices.Sorted(maps.Keys(p.FailedTGAllocs)) {
 		notes = append(notes, fmt.Sprintf("group %q would not be placed: %s", g, metricText(p.FailedTGAllocs[g])))
 	}
 	if w := strings.TrimSpace(p.Warnings); w != "" {
@@ -430,10 +432,10 @@ func metricText(m *api.AllocationMetric) string {
 		parts = append(parts, "no eligible nodes in the job's datacenters and node pool")
 	}
 	parts = append(parts, runtime.Plural(m.NodesEvaluated, "node")+" evaluated")
-	for _, k := range sortedKeys(m.ConstraintFiltered) {
+	for _, k := range slices.Sorted(maps.Keys(m.ConstraintFiltered)) {
 		parts = append(parts, fmt.Sprintf("constraint %s filtered %d", k, m.ConstraintFiltered[k]))
 	}
-	for _, k := range sortedKeys(m.DimensionExhausted) {
+	for _, k := range slices.Sorted(maps.Keys(m.DimensionExhausted)) {
 		parts = append(parts, fmt.Sprintf("%s exhausted on %d", k, m.DimensionExhausted[k]))
 	}
 	return strings.Join(parts, ", ")

@@ -3,6 +3,8 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -149,7 +151,7 @@ func allocValue(a *api.AllocationListStub) starlark.Value {
 		healthy = starlark.Bool(*a.DeploymentStatus.Healthy)
 	}
 	states := starlark.NewDict(len(a.TaskStates))
-	for _, name := range sortedKeys(a.TaskStates) {
+	for _, name := range slices.Sorted(maps.Keys(a.TaskStates)) {
 		ts := a.TaskStates[name]
 		if ts == nil {
 			continue

@@ -3,6 +3,8 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,7 +54,7 @@ func (m *module) waitJob(ctx context.Context, thread *starlark.Thread, c *api.Cl
 					evalDone = true
 					if len(ev.FailedTGAllocs) > 0 {
 						var parts []string
-						for _, g := range sortedKeys(ev.FailedTGAllocs) {
+						for _, g := range slices.Sorted(maps.Keys(ev.FailedTGAllocs)) {
 							parts = append(parts, fmt.Sprintf("group %q: %s", g, metricText(ev.FailedTGAllocs[g])))
 						}
 						return false, "", fmt.Errorf("Nomad could not place the job: %s", strings.Join(parts, "; "))
@@ -188,7 +190,7 @@ func allocEvents(allocs []*api.AllocationListStub) string {
 			fmt.Fprintf(&b, " (%s)", a.ClientDescription)
 		}
 		b.WriteString("\n")
-		for _, name := range sortedKeys(a.TaskStates) {
+		for _, name := range slices.Sorted(maps.Keys(a.TaskStates)) {
 			ts := a.TaskStates[name]
 			if ts == nil {
 				continue

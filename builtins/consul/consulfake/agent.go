@@ -3,6 +3,7 @@ package consulfake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -214,7 +215,7 @@ func (f *Fake) consulService() *service {
 
 func (f *Fake) sortedServices() []*service {
 	out := make([]*service, 0, len(f.services))
-	for _, id := range sortedKeys(f.services) {
+	for _, id := range slices.Sorted(maps.Keys(f.services)) {
 		out = append(out, f.services[id])
 	}
 	return out
@@ -222,7 +223,7 @@ func (f *Fake) sortedServices() []*service {
 
 func (f *Fake) checksOf(serviceID string) []*check {
 	var out []*check
-	for _, id := range sortedKeys(f.checks) {
+	for _, id := range slices.Sorted(maps.Keys(f.checks)) {
 		if c := f.checks[id]; c.ServiceID == serviceID {
 			out = append(out, c)
 		}

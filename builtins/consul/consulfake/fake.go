@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,13 +231,4 @@ func (f *Fake) agentSelf() (*answer, error) {
 		"Member": map[string]any{"Name": f.node, "Addr": f.addr, "Port": 8301, "Status": 1},
 		"Meta":   map[string]string{"consul-network-segment": ""},
 	}), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

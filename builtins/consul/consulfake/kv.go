@@ -2,7 +2,9 @@ package consulfake
 
 import (
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -96,7 +98,7 @@ func (f *Fake) kvGet(key string, recurse, keysOnly bool) (*answer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []any
-	for _, k := range sortedKeys(f.kv) {
+	for _, k := range slices.Sorted(maps.Keys(f.kv)) {
 		if k != key && !((recurse || keysOnly) && strings.HasPrefix(k, key)) {
 			continue
 		}

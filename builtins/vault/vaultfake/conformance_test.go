@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,7 +126,7 @@ func selectValue(body map[string]any, sel string) (any, bool) {
 		switch fn {
 		case "keys":
 			m, _ := v.(map[string]any)
-			return sortedKeys(m), true
+			return slices.Sorted(maps.Keys(m)), true
 		case "set":
 			l := stringList(v)
 			sort.Strings(l)
@@ -240,7 +242,7 @@ func compare(s step, fake, real *target) (string, error) {
 			diffs = append(diffs, fmt.Sprintf("%s:\n      fake:  %s\n      vault: %s", sel, a, b))
 		}
 	}
-	for _, sel := range sortedKeys(s.like) {
+	for _, sel := range slices.Sorted(maps.Keys(s.like)) {
 		re := regexp.MustCompile(s.like[sel])
 		for _, x := range []struct {
 			name string

@@ -3,9 +3,11 @@ package vaultfake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,7 +224,7 @@ func TestGuideConformance(t *testing.T) {
 		method, path, _ := strings.Cut(r, " ")
 		sent[requestPattern(method, strings.TrimPrefix(path, "/v1/"))] = true
 	}
-	for _, p := range sortedKeys(sent) {
+	for _, p := range slices.Sorted(maps.Keys(sent)) {
 		t.Logf("sent: %s", p)
 		if !covered[p] {
 			t.Errorf("the module sends %s, which no conformance case compares", p)

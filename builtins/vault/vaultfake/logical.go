@@ -1,6 +1,8 @@
 package vaultfake
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -65,7 +67,7 @@ func (f *Fake) list(dir string) answer {
 	if len(seen) == 0 {
 		return notFound
 	}
-	keys := sortedKeys(seen)
+	keys := slices.Sorted(maps.Keys(seen))
 	sort.Strings(keys)
 	return ok(secret(map[string]any{"keys": keys}))
 }

@@ -1,7 +1,9 @@
 package vaultfake
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -87,7 +89,7 @@ func (f *Fake) policyText(name string) (string, bool) {
 }
 
 func (f *Fake) policyNames() []string {
-	names := sortedKeys(f.policies)
+	names := slices.Sorted(maps.Keys(f.policies))
 	names = append(names, "root")
 	sort.Strings(names)
 	return names

@@ -2,6 +2,8 @@ package vaultfake
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -210,7 +212,7 @@ func (f *Fake) describeTokens(v starlark.Value) error {
 		if err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
 		}
-		for _, k := range sortedKeys(d) {
+		for _, k := range slices.Sorted(maps.Keys(d)) {
 			if !contains(tokenKeys, k) {
 				msg := fmt.Sprintf("[%d]: unknown key %q", i, k)
 				if near := closest(k, tokenKeys); near != "" {

@@ -2,8 +2,9 @@ package vaultfake
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -22,7 +23,7 @@ func newTokenRole(name string) map[string]any {
 // fields are ignored, the legacy period, explicit_max_ttl and bound_cidrs set their
 // token_ twins too.
 func setTokenRoleFields(role map[string]any, body map[string]any) error {
-	for _, k := range sortedKeys(body) {
+	for _, k := range slices.Sorted(maps.Keys(body)) {
 		v := body[k]
 		switch k {
 		case "allowed_policies", "disallowed_policies":
@@ -84,15 +85,6 @@ func setTokenRoleFields(role map[string]any, body map[string]any) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // serveTokenRole answers auth/token/roles[/<name>].
 func (f *Fake) serveTokenRole(req *request, name string) answer {
 	if name == "" {
@@ -102,7 +94,7 @@ func (f *Fake) serveTokenRole(req *request, name string) answer {
 		if len(f.tokenRoles) == 0 {
 			return notFound
 		}
-		return ok(secret(map[string]any{"keys": sortedKeys(f.tokenRoles)}))
+		return ok(secret(map[string]any{"keys": slices.Sorted(maps.Keys(f.tokenRoles))}))
 	}
 	name = strings.ToLower(name)
 	switch req.op {
